@@ -1,0 +1,220 @@
+#pragma once
+// The definition of integrate(); see integrate.hpp. Include this only to
+// instantiate integrate() for a system of your own.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+
+#include "flowsense/integrate/detail/odeint_eigen.hpp"
+#include "flowsense/integrate/integrate.hpp"
+
+namespace flowsense {
+namespace detail {
+
+namespace odeint = boost::numeric::odeint;
+using Algebra = odeint::vector_space_algebra;
+
+template <class Stepper>
+using Plain = Stepper;
+
+inline std::string where(const StepInfo& i) {
+  std::ostringstream s;
+  s.precision(6);
+  s << "t = " << i.t << ", step " << i.steps;
+  return s.str();
+}
+
+/// The shared loop state: counters, the last good state, the stop logic.
+struct Run {
+  const Watch& watch;
+  StepInfo info;
+  Matrix last_good;
+  double t_end;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_progress = start;
+  std::optional<StopReason> stop;
+  std::uint64_t observed_steps = std::numeric_limits<std::uint64_t>::max();
+
+  /// Call the observer once per distinct state.
+  void observe(const Matrix& state) {
+    if (!watch.observe || observed_steps == info.steps) return;
+    observed_steps = info.steps;
+    watch.observe(state, info);
+  }
+
+  /// After an accepted step: finiteness, stop rules, cancel, progress.
+  bool after_step(Matrix& state) {
+    if (!state.allFinite()) {
+      std::ostringstream s;
+      s << "the state became non-finite in the step ending at " << where(info)
+        << "; kept the last finite state at t = " << (info.t - info.h);
+      state = last_good;
+      info.t -= info.h;
+      info.steps -= 1;
+      stop = StopReason{Termination::diverged, s.str()};
+      return false;
+    }
+    for (const auto& rule : watch.stop_rules) {
+      if (auto reason = rule->check(state, info)) {
+        stop = reason;
+        return false;
+      }
+    }
+    if (watch.cancel && watch.cancel->load(std::memory_order_relaxed)) {
+      stop = StopReason{Termination::interrupted, "interrupted at " + where(info)};
+      return false;
+    }
+    if (watch.progress) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_progress > std::chrono::milliseconds(250)) {
+        last_progress = now;
+        watch.progress(info, t_end);
+      }
+    }
+    last_good = state;
+    return true;
+  }
+};
+
+template <class System, class Stepper>
+void run_fixed(System& system, Stepper stepper, Matrix& state, const std::vector<double>& times,
+               double h, Run& run) {
+  const double t0 = times.front();
+  std::uint64_t k = 0;
+  auto counted = [&](const Matrix& x, Matrix& dxdt, double t) {
+    ++run.info.rhs;
+    system(x, dxdt, t);
+  };
+  run.observe(state);
+  std::uint64_t last_observed = 0;
+  for (std::size_t j = 1; j < times.size(); ++j) {
+    const auto target = static_cast<std::uint64_t>(std::llround((times[j] - t0) / h));
+    if (target <= last_observed) continue;  // snapped onto an observed grid point
+    while (k < target) {
+      stepper.do_step(counted, state, t0 + static_cast<double>(k) * h, h);
+      ++k;
+      run.info.t = t0 + static_cast<double>(k) * h;
+      run.info.h = h;
+      run.info.steps = k;
+      if (!run.after_step(state)) return;
+    }
+    run.observe(state);
+    last_observed = target;
+  }
+}
+
+template <class System, class Controlled>
+void run_adaptive(System& system, Controlled stepper, Matrix& state,
+                  const std::vector<double>& times, const IntegrateOptions& options, Run& run) {
+  double t = times.front();
+  double dt = options.step;
+  auto counted = [&](const Matrix& x, Matrix& dxdt, double tt) {
+    ++run.info.rhs;
+    system(x, dxdt, tt);
+  };
+  run.observe(state);
+  for (std::size_t j = 1; j < times.size(); ++j) {
+    const double target = times[j];
+    while (t < target) {
+      if (options.max_step > 0) dt = std::min(dt, options.max_step);
+      const double remaining = target - t;
+      // Land exactly on the observation time; avoid a sliver step after it.
+      const bool clipped = dt >= remaining || dt > 0.99 * remaining;
+      const double proposed = dt;
+      double trial = clipped ? remaining : dt;
+      const double t_before = trial;
+      auto result = stepper.try_step(counted, state, t, trial);
+      if (result == odeint::fail) {
+        ++run.info.rejected;
+        dt = trial;
+        const double floor = 64 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::abs(t));
+        if (dt < floor) {
+          std::ostringstream s;
+          s << "the adaptive step fell to " << dt << " at " << where(run.info)
+            << ": the flow is too stiff for this explicit stepper at rtol = " << options.rtol;
+          run.stop = StopReason{Termination::no_progress, s.str()};
+          return;
+        }
+        continue;
+      }
+      if (clipped) t = target;  // exact, not t + remaining rounded
+      run.info.t = t;
+      run.info.h = t_before;
+      ++run.info.steps;
+      dt = clipped ? std::max(trial, proposed) : trial;
+      if (!run.after_step(state)) return;
+    }
+    run.observe(state);
+  }
+}
+
+}  // namespace detail
+
+template <class System>
+Summary integrate(System& system, Matrix& state, const std::vector<double>& times,
+                  const IntegrateOptions& options, const Watch& watch) {
+  if (auto problem = options.validate(); !problem.empty())
+    throw std::invalid_argument("integrate(): " + problem);
+  if (times.empty()) throw std::invalid_argument("integrate(): expected at least one time, got none");
+  for (std::size_t j = 1; j < times.size(); ++j)
+    if (!(times[j] > times[j - 1]))
+      throw std::invalid_argument("integrate(): times must be strictly increasing, got t[" +
+                                  std::to_string(j - 1) + "] = " + std::to_string(times[j - 1]) +
+                                  " >= t[" + std::to_string(j) + "] = " + std::to_string(times[j]));
+  if (!state.allFinite()) throw std::invalid_argument("integrate(): the initial state is not finite");
+
+  using namespace detail;
+  Run run{watch, StepInfo{}, state, times.back()};
+  run.info.t = times.front();
+  const double rtol = options.rtol, atol = options.atol;
+  switch (options.stepper) {
+    case StepperKind::euler:
+      run_fixed(system, odeint::euler<Matrix, double, Matrix, double, Algebra>(), state, times,
+                options.step, run);
+      break;
+    case StepperKind::rk4:
+      run_fixed(system, odeint::runge_kutta4<Matrix, double, Matrix, double, Algebra>(), state,
+                times, options.step, run);
+      break;
+    case StepperKind::dopri5:
+      run_adaptive(system,
+                   odeint::make_controlled(
+                       atol, rtol, odeint::runge_kutta_dopri5<Matrix, double, Matrix, double, Algebra>()),
+                   state, times, options, run);
+      break;
+    case StepperKind::cash_karp54:
+      run_adaptive(system,
+                   odeint::make_controlled(
+                       atol, rtol,
+                       odeint::runge_kutta_cash_karp54<Matrix, double, Matrix, double, Algebra>()),
+                   state, times, options, run);
+      break;
+    case StepperKind::fehlberg78:
+      run_adaptive(system,
+                   odeint::make_controlled(
+                       atol, rtol,
+                       odeint::runge_kutta_fehlberg78<Matrix, double, Matrix, double, Algebra>()),
+                   state, times, options, run);
+      break;
+  }
+
+  Summary summary;
+  summary.last = run.info;
+  summary.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - run.start).count();
+  if (run.stop) {
+    summary.termination = run.stop->termination;
+    summary.message = run.stop->message;
+    run.observe(state);  // keep the stopping point in the record
+  } else {
+    summary.termination = Termination::completed;
+    summary.message = "reached t = " + std::to_string(times.back());
+  }
+  if (watch.progress) watch.progress(run.info, times.back());
+  return summary;
+}
+
+}  // namespace flowsense

@@ -1,0 +1,82 @@
+#pragma once
+// The loss family of both papers (DESIGN.md):
+//
+//   G_c(U) = (c/2) ||A(U U^T) - b||^2,   grad G_c(U) = 2c A*(r) U,
+//   r(U)   = A(U U^T) - b                  (the residual),
+//
+// c = 1/4: paper 000's G(U) = (1/8)||A(UU^T) - b||^2 with g(U) = r/2;
+// c = 1/2: paper 003's f(U) = (1/4)||A(Z* - UU^T)||^2 (A scaled by 1/sqrt(m)).
+//
+// The papers' GD updates are explicit Euler steps of U' = -grad G_c with step
+//   h = (2w/c) * learning_rate,
+// where the papers differentiate w ||r||^2: w = 1 in paper 000 (3)
+// (h = 8 eta for c = 1/4), w = 1/4 in paper 003 (3) (h = mu for c = 1/2).
+// gd_step() computes it; see also TimeMap in integrate/.
+//
+// A SensingLoss is cheap to copy (it shares the operator) and its methods
+// are const and thread-safe.
+#include <memory>
+
+#include "flowsense/problem/problem.hpp"
+
+namespace flowsense {
+
+/// The loss constants of the two papers.
+namespace loss_constant {
+inline constexpr double paper000 = 0.25;
+inline constexpr double paper003 = 0.5;
+}  // namespace loss_constant
+
+/// Which objective a paper's GD learning rate refers to: w in w ||r||^2.
+namespace gd_objective_weight {
+inline constexpr double paper000 = 1.0;   // eta on ||A(UU^T) - b||^2, (3)
+inline constexpr double paper003 = 0.25;  // mu on (1/4)||A(Z* - UU^T)||^2, 003 (1),(3)
+}  // namespace gd_objective_weight
+
+/// Flow-time step of one GD iteration: h = (2w/c) * learning_rate.
+inline double gd_step(double learning_rate, double objective_weight, double c) {
+  return 2.0 * objective_weight / c * learning_rate;
+}
+
+class SensingLoss {
+public:
+  /// Throws std::invalid_argument if c <= 0 or b has the wrong length.
+  SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, double c);
+  SensingLoss(const Problem& problem, double c) : SensingLoss(problem.op, problem.b, c) {}
+
+  const SensingOperator& op() const { return *op_; }
+  std::shared_ptr<const SensingOperator> op_ptr() const { return op_; }
+  const Vector& data() const { return b_; }
+  double c() const { return c_; }
+
+  /// r = A(U U^T) - b.
+  void residual(const Matrix& U, Vector& r) const;
+  Vector residual(const Matrix& U) const;
+
+  /// The papers' training error ||A(U U^T) - b||^2.
+  double training_error(const Matrix& U) const;
+
+  /// G_c(U) = (c/2) ||r||^2.
+  double value(const Matrix& U) const;
+
+  /// grad = 2c A*(r) U. Returns G_c(U) (the residual is shared).
+  double value_and_gradient(const Matrix& U, Matrix& grad) const;
+  void gradient(const Matrix& U, Matrix& grad) const { value_and_gradient(U, grad); }
+
+  /// Hessian-vector product of G_c at U along V:
+  ///   H[V] = 2c ( A*(A(U V^T + V U^T)) U + A*(r) V ),
+  /// the derivative of grad G_c in direction V (paper 000 (10),(11) with the
+  /// second-order term A*(r) V). Symmetric in the Frobenius inner product.
+  void hessian_vector(const Matrix& U, const Matrix& V, Matrix& HV) const;
+
+  /// The induced flow of X = U U^T, paper 000 (30) with g = r/2 for c = 1/4:
+  ///   X' = -2c ( A*(r) X + X A*(r) ),  r = A(X) - b.
+  void gram_velocity(const Matrix& X, Matrix& dX) const;
+
+private:
+  std::shared_ptr<const SensingOperator> op_;
+  Vector b_;
+  double c_;
+};
+
+}  // namespace flowsense

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian 12 machine (as root) or an existing one:
+#   bash scripts/run.sh main   install, build (Release), run Example 1.1 -> results/example_1_1/
+#   bash scripts/run.sh test   install, build, run the whole test suite through CTest
+# Environment: BUILD_DIR (default build), JOBS (default: number of cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake pkg-config libboost-dev libeigen3-dev libspectra-dev catch2
+          nlohmann-json3-dev python3 python3-numpy python3-matplotlib)
+
+install_dependencies() {
+  if dpkg -s "${packages[@]}" >/dev/null 2>&1; then
+    echo "[flowsense] dependencies already installed"
+    return
+  fi
+  echo "[flowsense] installing: ${packages[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}"
+}
+
+build() {
+  local dir=${BUILD_DIR:-build}
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release
+  cmake --build "$dir" -j "${JOBS:-$(nproc)}"
+}
+
+case "${1:-}" in
+  main)
+    install_dependencies
+    build
+    "${BUILD_DIR:-build}/example_1_1" --out results/example_1_1
+    ;;
+  test)
+    install_dependencies
+    build
+    (cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j "${JOBS:-$(nproc)}")
+    ;;
+  *)
+    echo "usage: bash scripts/run.sh main|test" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,92 @@
+#include "flowsense/integrate/stepper.hpp"
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+namespace flowsense {
+
+const std::vector<std::pair<StepperKind, std::string>>& stepper_names() {
+  static const std::vector<std::pair<StepperKind, std::string>> names = {
+      {StepperKind::euler, "euler"},
+      {StepperKind::rk4, "rk4"},
+      {StepperKind::dopri5, "dopri5"},
+      {StepperKind::cash_karp54, "cash_karp54"},
+      {StepperKind::fehlberg78, "fehlberg78"},
+  };
+  return names;
+}
+
+std::string to_string(StepperKind kind) {
+  for (const auto& [k, name] : stepper_names())
+    if (k == kind) return name;
+  return "unknown";
+}
+
+std::optional<StepperKind> stepper_from_string(const std::string& name) {
+  for (const auto& [k, n] : stepper_names())
+    if (n == name) return k;
+  return std::nullopt;
+}
+
+bool is_adaptive(StepperKind kind) {
+  return kind != StepperKind::euler && kind != StepperKind::rk4;
+}
+
+int order(StepperKind kind) {
+  switch (kind) {
+    case StepperKind::euler: return 1;
+    case StepperKind::rk4: return 4;
+    case StepperKind::dopri5: return 5;
+    case StepperKind::cash_karp54: return 5;
+    case StepperKind::fehlberg78: return 8;
+  }
+  return 0;
+}
+
+std::string IntegrateOptions::validate() const {
+  std::ostringstream s;
+  if (!(step > 0) || !std::isfinite(step)) s << "step must be a positive finite number, got " << step;
+  else if (!(rtol > 0) || !std::isfinite(rtol)) s << "rtol must be positive, got " << rtol;
+  else if (!(atol >= 0) || !std::isfinite(atol)) s << "atol must be >= 0, got " << atol;
+  else if (!(max_step >= 0)) s << "max_step must be >= 0 (0 = no limit), got " << max_step;
+  return s.str();
+}
+
+std::string to_string(Termination termination) {
+  switch (termination) {
+    case Termination::completed: return "completed";
+    case Termination::target_reached: return "target_reached";
+    case Termination::stagnated: return "stagnated";
+    case Termination::budget_exhausted: return "budget_exhausted";
+    case Termination::diverged: return "diverged";
+    case Termination::no_progress: return "no_progress";
+    case Termination::interrupted: return "interrupted";
+  }
+  return "unknown";
+}
+
+std::vector<double> linear_times(double t0, double t1, int n) {
+  if (n < 2 || !(t1 > t0))
+    throw std::invalid_argument("linear_times: expected n >= 2 and t1 > t0, got n = " +
+                                std::to_string(n));
+  std::vector<double> t(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) t[static_cast<std::size_t>(i)] = t0 + (t1 - t0) * i / (n - 1);
+  t.back() = t1;
+  return t;
+}
+
+std::vector<double> log_times(double t_min, double t1, int n, bool include_zero) {
+  if (n < 2 || !(t_min > 0) || !(t1 > t_min))
+    throw std::invalid_argument("log_times: expected n >= 2 and 0 < t_min < t1, got n = " +
+                                std::to_string(n) + ", t_min = " + std::to_string(t_min) +
+                                ", t1 = " + std::to_string(t1));
+  std::vector<double> t;
+  if (include_zero) t.push_back(0.0);
+  const double a = std::log(t_min), b = std::log(t1);
+  for (int i = 0; i < n; ++i) t.push_back(std::exp(a + (b - a) * i / (n - 1)));
+  t.back() = t1;
+  return t;
+}
+
+}  // namespace flowsense
