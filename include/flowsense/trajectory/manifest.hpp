@@ -13,7 +13,7 @@ namespace flowsense {
 /// {"termination", "message", "t", "steps", "rejected", "rhs_evaluations", "wall_seconds"}.
 nlohmann::json to_json(const Summary& summary);
 
-/// {"flowsense_version", "created_utc", "hostname"} plus `fields`.
+/// {"flowsense_version", "created_utc"} plus `fields`.
 nlohmann::json make_manifest(const nlohmann::json& fields);
 
 /// Pretty-printed JSON, written atomically.
