@@ -130,6 +130,7 @@ RestartResult run_restart_algorithm(const Problem& problem, const RestartOptions
   auto checkpoint = [&](std::uint64_t k, double e, const Matrix& Uk) {
     const auto ratio = rule.observe(k, e);
     if (!options.restarts || !ratio || !rule.fires(*ratio)) return false;
+    if (options.stop_at_min_rank && rank0 == options.min_rank) return false;
     rho *= options.factor;
     rank0 = std::max(rank0 - options.rank_step, options.min_rank);
     result.restarts.push_back(

@@ -131,3 +131,28 @@ TEST_CASE("Algorithm 1 without restarts is the paper's GD, and restarts follow t
     CHECK(ev.new_norm == norm);
   }
 }
+
+TEST_CASE("the stop-at-r variant never restarts once the rank has reached r", "[restart]") {
+  const Index d = 10;
+  auto op = std::make_shared<GaussianOperator>(d, 4 * 2 * d, GaussianScale::unit, 21);
+  const Problem problem = Problem::noiseless(op, planted_trace_one(d, 2, 22));
+  RestartOptions o;
+  o.learning_rate = 5e-5;
+  o.iterations = 3000;
+  o.window = 20;
+  o.tau = 0.9999;  // fires on any steady decrease, so the schedule reaches r quickly
+  o.initial_rank = 8;
+  o.initial_norm = 2.0;
+  o.rank_step = 3;
+  o.min_rank = 2;
+  o.seed = 3;
+  const auto literal = run_restart_algorithm(problem, o);
+  o.stop_at_min_rank = true;
+  const auto variant = run_restart_algorithm(problem, o);
+  // 8 -> 5 -> 2: the variant stops after the restart that reached r = 2.
+  REQUIRE(variant.restarts.size() == 2);
+  CHECK(variant.restarts.back().new_rank == 2);
+  // The literal rule's first restarts are the same events.
+  REQUIRE(literal.restarts.size() >= 2);
+  for (std::size_t i = 0; i < 2; ++i) CHECK(literal.restarts[i].iteration == variant.restarts[i].iteration);
+}

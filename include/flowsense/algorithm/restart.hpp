@@ -19,6 +19,9 @@
 // On the flow, the same rule runs on e(t) sampled every h_GD = 8 eta of flow
 // time (one GD iteration), with the flow integrated by an adaptive stepper
 // between samples.
+//
+// docs/figure_5.md reports what the literal rule does on Figure 5's setting
+// and why the `stop_at_min_rank` variant exists.
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -72,6 +75,10 @@ struct RestartOptions {
   Index width = 0;               ///< p (0 = d)
   std::uint64_t seed = 0;        ///< restart j draws random_factor(..., derive_seed(seed, j))
   bool segment_window = false;   ///< the variant described above
+  /// Variant "stop at r": once the rank has reached r, the rule no longer
+  /// restarts (the literal rule keeps shrinking the norm at rank r, and then
+  /// fires during the escape from the origin, whose decrease is also linear).
+  bool stop_at_min_rank = false;
   bool restarts = true;          ///< false: plain GD from the same U0 (the baseline)
   /// On the flow: integrate with this adaptive stepper between samples.
   std::optional<StepperKind> flow_stepper;
