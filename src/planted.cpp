@@ -7,6 +7,13 @@
 
 namespace flowsense {
 
+namespace {
+void mirror_upper(Matrix& X) {
+  for (Index j = 0; j < X.cols(); ++j)
+    for (Index i = j + 1; i < X.rows(); ++i) X(i, j) = X(j, i);
+}
+}  // namespace
+
 Matrix planted_trace_one(Index d, Index r, std::uint64_t seed) {
   if (r < 1 || r > d)
     throw std::invalid_argument("planted_trace_one: expected 1 <= r <= d = " + std::to_string(d) +
@@ -14,6 +21,10 @@ Matrix planted_trace_one(Index d, Index r, std::uint64_t seed) {
   Rng rng(seed);
   const Matrix W = rng.normal_matrix(d, r);
   Matrix X = W * W.transpose();
+  // Eigen's product does not sum X(i,j) and X(j,i) in the same order, so
+  // mirror the upper triangle (the one A reads) to make X exactly symmetric:
+  // eigensolvers read the lower one.
+  mirror_upper(X);
   return X / X.trace();
 }
 
@@ -32,7 +43,9 @@ Matrix planted_orthogonal(Index d, const std::vector<double>& eigenvalues, std::
   Vector root(r);
   for (Index i = 0; i < r; ++i) root[i] = std::sqrt(eigenvalues[static_cast<std::size_t>(i)]);
   const Matrix X = Q * root.asDiagonal();
-  return X * X.transpose();
+  Matrix Z = X * X.transpose();
+  mirror_upper(Z);  // exactly symmetric, as above
+  return Z;
 }
 
 Matrix random_factor(Index d, Index p, Index r, double norm, std::uint64_t seed) {
