@@ -27,6 +27,11 @@ namespace flowsense::oracle {
 
 inline constexpr double unit_roundoff = std::numeric_limits<double>::epsilon() / 2;
 
+/// gamma_n = n u / (1 - n u): a computed sum of n products is within
+/// gamma_n * sum |terms| of the exact one (Higham, Accuracy and Stability
+/// of Numerical Algorithms, 2nd ed., section 3.1).
+inline double gamma_n(double n) { return n * unit_roundoff / (1 - n * unit_roundoff); }
+
 /// A double that Catch prints in scientific notation (Catch's own format is
 /// fixed-point with 10 decimals, which shows 3e-12 as 0.0): write
 /// CHECK(Sci{error} < 1e-8) to see the measured error in the test output.
