@@ -1,0 +1,146 @@
+#pragma once
+// A run described as data: the JSON config that `flowsense run` reads
+// (docs/config.md documents every field). parse_config() checks everything a
+// run needs before it starts: unknown fields are errors, every error is an
+// InputError whose where() is the field path ("stepper.rtol") and whose
+// message states the value and what is allowed, and referenced .npy files are
+// loaded and checked (shape, symmetry, PSD, finiteness) here.
+//
+// to_json() gives the resolved config: every default filled in, every derived
+// seed explicit, file paths absolute. parse_config(to_json(c)) == c, so the
+// manifest of a run is a config that repeats it bit for bit.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "flowsense/core/types.hpp"
+#include "flowsense/experiment/operator_config.hpp"
+#include "flowsense/integrate/stepper.hpp"
+
+namespace flowsense {
+
+/// Streams of the top-level seed: every seed a config leaves out is
+/// Rng::derive_seed(seed, stream) for its stream.
+namespace seed_stream {
+inline constexpr std::uint64_t sensing_operator = 1;  ///< operator.seed
+inline constexpr std::uint64_t planted = 2;           ///< planted.seed
+inline constexpr std::uint64_t init = 3;              ///< init.seed
+inline constexpr std::uint64_t noise = 4;             ///< reserved: measurement noise
+}  // namespace seed_stream
+
+/// Which ODE is integrated. Only the factor flow U' = -grad G_c(U) for now;
+/// the Gram flow (paper 000 (30)) and the reduced flow are later choices.
+enum class FlowKind { factor };
+
+enum class PlantedKind { trace_one, orthogonal, file };
+
+struct PlantedConfig {
+  PlantedKind type = PlantedKind::trace_one;
+  Index rank = 1;                   ///< trace_one
+  std::vector<double> eigenvalues;  ///< orthogonal
+  std::uint64_t seed = 0;           ///< trace_one, orthogonal
+  std::string path;                 ///< file: absolute path of the .npy
+  double symmetry_tol = 1e-12;      ///< file: ||X - X^T||_F <= tol ||X||_F
+  double psd_tol = 1e-10;           ///< file: lambda_min >= -tol max|lambda|
+  Matrix matrix;                    ///< file: the loaded matrix, symmetrized
+};
+
+struct LossConfig {
+  std::string convention;  ///< "paper000", "paper003", or empty
+  double c = 0.25;         ///< G_c(U) = (c/2) ||A(UU^T) - b||^2
+  double gd_objective_weight = 1.0;  ///< w: the GD learning rate is on w ||r||^2
+  std::optional<double> learning_rate;
+  /// Flow time of one GD iteration, h = gd_step(lr, w, c); 0 without a learning rate.
+  double gd_step() const;
+};
+
+enum class InitKind { random, file };
+
+struct InitConfig {
+  InitKind type = InitKind::random;
+  Index rank = 1;     ///< random
+  Index width = 0;    ///< p (random: defaults to d; file: the file's columns)
+  double norm = 1.0;  ///< random: ||U0||_F
+  std::uint64_t seed = 0;
+  std::string path;   ///< file: absolute path
+  Matrix matrix;      ///< file: the loaded d x p matrix
+};
+
+struct StepperConfig {
+  bool gd = false;  ///< "gd": Euler with the GD step of the loss' learning rate
+  IntegrateOptions options;
+  std::string name() const { return gd ? "gd" : to_string(options.stepper); }
+};
+
+enum class TimeGridKind { linear, log, gd_iterations, list };
+
+struct TimesConfig {
+  TimeGridKind type = TimeGridKind::linear;
+  double t_min = 0, t_end = 0;  ///< linear (t_end), log (t_min, t_end)
+  int points = 0;               ///< linear, log, gd_iterations
+  bool log_spacing = true;      ///< gd_iterations: "spacing": "log" or "linear"
+  double first = 1, last = 0;   ///< gd_iterations
+  std::vector<double> t;            ///< list: flow times as given
+  std::vector<double> iterations;   ///< list: GD iterations as given
+  std::vector<double> times;        ///< resolved flow times, strictly increasing from 0
+};
+
+enum class SnapshotChoice { none, factor, gram };
+
+struct ObserveConfig {
+  double rank_tol = 1e-8;
+  int singular_values = 0;
+  SnapshotChoice snapshots = SnapshotChoice::none;
+  int snapshot_every = 1;
+};
+
+struct StopConfig {
+  std::optional<double> training_error_below;
+  bool training_error_relative = false;
+  std::uint64_t training_error_every = 1;
+  std::optional<double> stagnation_window;
+  double stagnation_tolerance = 0.0;
+  std::uint64_t max_steps = 0, max_rhs = 0;
+  double max_seconds = 0.0;
+  std::optional<double> max_state_norm;
+};
+
+struct RunConfig {
+  std::string description;
+  std::uint64_t seed = 0;
+  Index dim = 0;
+  FlowKind flow = FlowKind::factor;
+  OperatorConfig op;
+  PlantedConfig planted;
+  LossConfig loss;
+  InitConfig init;
+  StepperConfig stepper;
+  TimesConfig times;
+  ObserveConfig observe;
+  StopConfig stop;
+};
+
+/// Parses and checks a config; relative .npy paths are resolved against
+/// `base_dir`. Throws InputError(field path, value and what is allowed).
+RunConfig parse_config(const nlohmann::json& config, const std::string& base_dir);
+
+/// Reads a JSON file (InputError(path) if unreadable or not JSON) and parses
+/// it with base_dir = the file's directory.
+RunConfig load_config(const std::string& path);
+
+/// Reads a JSON file without parsing it as a config (for --set edits).
+nlohmann::json read_json_file(const std::string& path);
+
+/// The resolved config (see the file comment).
+nlohmann::json to_json(const RunConfig& config);
+
+std::string to_string(PlantedKind kind);
+std::string to_string(InitKind kind);
+std::string to_string(TimeGridKind kind);
+std::string to_string(SnapshotChoice kind);
+std::string to_string(FlowKind kind);
+
+}  // namespace flowsense

@@ -1,0 +1,555 @@
+#include "flowsense/experiment/config.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "flowsense/core/error.hpp"
+#include "flowsense/core/random.hpp"
+#include "flowsense/io/npy.hpp"
+#include "flowsense/loss/sensing_loss.hpp"
+
+namespace flowsense {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+/// flowsense holds dense d x d matrices; a larger d is a typo, not a run.
+constexpr Index max_dim = 20000;
+constexpr std::int64_t max_points = 10'000'000;
+
+std::string resolve_path(const std::string& path, const std::string& base_dir) {
+  fs::path p(path);
+  if (p.is_relative()) p = fs::path(base_dir.empty() ? "." : base_dir) / p;
+  return fs::absolute(p).lexically_normal().string();
+}
+
+/// Reads a matrix from the .npy file named by `key`; a file error becomes an
+/// error of the field, with the file's own message.
+Matrix load_matrix(const Fields& f, const std::string& key, const std::string& base_dir, std::string& resolved) {
+  const std::string given = f.string(key);
+  if (given.empty()) f.fail(key, "expected the path of a .npy file, got an empty string");
+  resolved = resolve_path(given, base_dir);
+  try {
+    return read_npy_matrix(resolved);
+  } catch (const InputError& e) {
+    f.fail(key, e.what());
+  }
+}
+
+std::int64_t int_in(const Fields& f, const std::string& key, std::int64_t value, std::int64_t lo, std::int64_t hi,
+                    const std::string& range) {
+  if (value < lo || value > hi) f.fail(key, "expected an integer in " + range + ", got " + std::to_string(value));
+  return value;
+}
+
+/// Allow the fields of the chosen `type` branch; if "type" itself is absent,
+/// first reject names that belong to no branch (a misspelt "type" is likelier).
+void allow_for_type(const Fields& f, const std::vector<std::vector<std::string>>& all_branches) {
+  if (f.has("type")) return;
+  std::vector<std::string> any = {"type"};
+  for (const auto& b : all_branches) any.insert(any.end(), b.begin(), b.end());
+  std::sort(any.begin(), any.end());
+  any.erase(std::unique(any.begin(), any.end()), any.end());
+  f.allow_only(any);
+}
+
+std::vector<std::string> with_type(std::vector<std::string> fields) {
+  fields.insert(fields.begin(), "type");
+  return fields;
+}
+
+// ---------------------------------------------------------------- planted
+
+const std::vector<std::string> planted_trace_one_fields = {"rank", "seed"};
+const std::vector<std::string> planted_orthogonal_fields = {"eigenvalues", "seed"};
+const std::vector<std::string> planted_file_fields = {"path", "symmetry_tol", "psd_tol"};
+
+PlantedConfig parse_planted(const Fields& f, std::optional<Index>& dim, std::uint64_t run_seed,
+                            const std::string& base_dir) {
+  allow_for_type(f, {planted_trace_one_fields, planted_orthogonal_fields, planted_file_fields});
+  PlantedConfig p;
+  const std::string type = f.choice("type", {"trace_one", "orthogonal", "file"}, "planted model");
+  const std::uint64_t derived = Rng::derive_seed(run_seed, seed_stream::planted);
+  if (type == "trace_one") {
+    f.allow_only(with_type(planted_trace_one_fields));
+    p.type = PlantedKind::trace_one;
+    p.rank = int_in(f, "rank", f.integer("rank"), 1, *dim, "[1, d = " + std::to_string(*dim) + "]");
+    p.seed = f.has("seed") ? f.seed("seed") : derived;
+  } else if (type == "orthogonal") {
+    f.allow_only(with_type(planted_orthogonal_fields));
+    p.type = PlantedKind::orthogonal;
+    p.eigenvalues = f.numbers("eigenvalues");
+    if (p.eigenvalues.empty()) f.fail("eigenvalues", "expected at least one eigenvalue, got []");
+    if (static_cast<Index>(p.eigenvalues.size()) > *dim)
+      f.fail("eigenvalues", "expected at most d = " + std::to_string(*dim) + " eigenvalues, got " +
+                                std::to_string(p.eigenvalues.size()));
+    for (std::size_t i = 0; i < p.eigenvalues.size(); ++i)
+      if (!(p.eigenvalues[i] > 0) || !std::isfinite(p.eigenvalues[i]))
+        throw InputError(f.path("eigenvalues") + "[" + std::to_string(i) + "]",
+                         "expected a positive eigenvalue, got " + format_number(p.eigenvalues[i]));
+    p.seed = f.has("seed") ? f.seed("seed") : derived;
+  } else {
+    f.allow_only(with_type(planted_file_fields));
+    p.type = PlantedKind::file;
+    p.symmetry_tol = f.number("symmetry_tol", p.symmetry_tol);
+    f.require_nonnegative("symmetry_tol", p.symmetry_tol);
+    p.psd_tol = f.number("psd_tol", p.psd_tol);
+    f.require_nonnegative("psd_tol", p.psd_tol);
+    Matrix X = load_matrix(f, "path", base_dir, p.path);
+    if (X.rows() != X.cols())
+      f.fail("path", p.path + ": the planted matrix must be square (d x d), got " + std::to_string(X.rows()) +
+                         " x " + std::to_string(X.cols()));
+    if (dim && X.rows() != *dim)
+      f.fail("path", p.path + ": expected a " + std::to_string(*dim) + " x " + std::to_string(*dim) +
+                         " matrix (dim = " + std::to_string(*dim) + "), got " + std::to_string(X.rows()) + " x " +
+                         std::to_string(X.cols()));
+    if (X.rows() < 1) f.fail("path", p.path + ": the planted matrix is empty (0 x 0)");
+    if (!dim) dim = X.rows();
+    const double asym = (X - X.transpose()).norm(), size = X.norm();
+    if (asym > p.symmetry_tol * size)
+      f.fail("path", p.path + ": the planted matrix is not symmetric: ||X - X^T||_F / ||X||_F = " +
+                         format_number(asym / size) + " > symmetry_tol = " + format_number(p.symmetry_tol));
+    X = Matrix(0.5 * (X + X.transpose()));  // a temporary: X + X^T into X would alias
+    Eigen::SelfAdjointEigenSolver<Matrix> eig(X, Eigen::EigenvaluesOnly);
+    const double lo = eig.eigenvalues().minCoeff();
+    const double top = eig.eigenvalues().cwiseAbs().maxCoeff();
+    if (lo < -p.psd_tol * top)
+      f.fail("path", p.path + ": the planted matrix is not positive semidefinite: lambda_min / max|lambda| = " +
+                         format_number(lo / top) + " < -psd_tol = -" + format_number(p.psd_tol));
+    p.matrix = std::move(X);
+  }
+  return p;
+}
+
+json to_json(const PlantedConfig& p) {
+  switch (p.type) {
+    case PlantedKind::trace_one: return {{"type", "trace_one"}, {"rank", p.rank}, {"seed", p.seed}};
+    case PlantedKind::orthogonal: return {{"type", "orthogonal"}, {"eigenvalues", p.eigenvalues}, {"seed", p.seed}};
+    case PlantedKind::file:
+      return {{"type", "file"}, {"path", p.path}, {"symmetry_tol", p.symmetry_tol}, {"psd_tol", p.psd_tol}};
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------- loss
+
+LossConfig parse_loss(const Fields& f) {
+  f.allow_only({"convention", "c", "gd_objective_weight", "learning_rate"});
+  LossConfig l;
+  if (f.has("convention")) {
+    l.convention = f.choice("convention", {"paper000", "paper003"}, "convention");
+    const bool p0 = l.convention == "paper000";
+    l.c = p0 ? loss_constant::paper000 : loss_constant::paper003;
+    l.gd_objective_weight = p0 ? gd_objective_weight::paper000 : gd_objective_weight::paper003;
+    if (f.has("c") && f.number("c") != l.c)
+      f.fail("c", "c = " + format_number(f.number("c")) + " contradicts convention '" + l.convention +
+                      "' (c = " + format_number(l.c) + "); give one or the other");
+    if (f.has("gd_objective_weight") && f.number("gd_objective_weight") != l.gd_objective_weight)
+      f.fail("gd_objective_weight", "gd_objective_weight = " + format_number(f.number("gd_objective_weight")) +
+                                        " contradicts convention '" + l.convention + "' (w = " +
+                                        format_number(l.gd_objective_weight) + "); give one or the other");
+  } else {
+    f.require("c", "a positive loss constant c, or \"convention\": \"paper000\" | \"paper003\"");
+    l.c = f.number("c");
+    f.require_positive("c", l.c);
+    // Without a convention the learning rate is on G_c itself: h = lr, w = c/2.
+    l.gd_objective_weight = f.number("gd_objective_weight", l.c / 2);
+    f.require_positive("gd_objective_weight", l.gd_objective_weight);
+  }
+  if (f.has("learning_rate")) {
+    l.learning_rate = f.number("learning_rate");
+    f.require_positive("learning_rate", *l.learning_rate);
+  }
+  return l;
+}
+
+json to_json(const LossConfig& l) {
+  json j;
+  if (!l.convention.empty()) j["convention"] = l.convention;
+  j["c"] = l.c;
+  j["gd_objective_weight"] = l.gd_objective_weight;
+  if (l.learning_rate) j["learning_rate"] = *l.learning_rate;
+  return j;
+}
+
+// ---------------------------------------------------------------- init
+
+const std::vector<std::string> init_random_fields = {"rank", "width", "norm", "seed"};
+const std::vector<std::string> init_file_fields = {"path"};
+
+InitConfig parse_init(const Fields& f, Index d, std::uint64_t run_seed, const std::string& base_dir) {
+  allow_for_type(f, {init_random_fields, init_file_fields});
+  InitConfig in;
+  const std::string type = f.choice("type", {"random", "file"}, "initialization", "random");
+  if (type == "random") {
+    f.allow_only(with_type(init_random_fields));
+    in.type = InitKind::random;
+    in.width = int_in(f, "width", f.integer("width", d), 1, max_dim, "[1, " + std::to_string(max_dim) + "]");
+    const Index top = std::min(d, in.width);
+    in.rank = int_in(f, "rank", f.integer("rank"), 1, top,
+                     "[1, min(d, width) = " + std::to_string(top) + "]");
+    in.norm = f.number("norm");
+    f.require_positive("norm", in.norm);
+    in.seed = f.has("seed") ? f.seed("seed") : Rng::derive_seed(run_seed, seed_stream::init);
+  } else {
+    f.allow_only(with_type(init_file_fields));
+    in.type = InitKind::file;
+    in.matrix = load_matrix(f, "path", base_dir, in.path);
+    if (in.matrix.rows() != d || in.matrix.cols() < 1)
+      f.fail("path", in.path + ": expected a d x p matrix with d = " + std::to_string(d) + " and p >= 1, got " +
+                         std::to_string(in.matrix.rows()) + " x " + std::to_string(in.matrix.cols()));
+    in.width = in.matrix.cols();
+    in.norm = in.matrix.norm();
+  }
+  return in;
+}
+
+json to_json(const InitConfig& in) {
+  if (in.type == InitKind::file) return {{"type", "file"}, {"path", in.path}};
+  return {{"type", "random"}, {"rank", in.rank}, {"width", in.width}, {"norm", in.norm}, {"seed", in.seed}};
+}
+
+// ---------------------------------------------------------------- stepper
+
+void require_learning_rate(const LossConfig& loss, const std::string& because) {
+  if (!loss.learning_rate)
+    throw InputError("loss.learning_rate", "missing required field (expected a positive GD learning rate): " + because);
+}
+
+StepperConfig parse_stepper(const Fields& f, const LossConfig& loss) {
+  allow_for_type(f, {{"step"}, {"rtol", "atol", "first_step", "max_step"}});
+  StepperConfig s;
+  std::vector<std::string> names = {"gd"};
+  for (const auto& [kind, name] : stepper_names()) names.push_back(name);
+  const std::string type = f.choice("type", names, "stepper");
+  if (type == "gd") {
+    f.allow_only({"type"});
+    require_learning_rate(loss, "the 'gd' stepper is Euler with the GD step h = gd_step(learning_rate, w, c)");
+    s.gd = true;
+    s.options.stepper = StepperKind::euler;
+    s.options.step = loss.gd_step();
+    return s;
+  }
+  s.options.stepper = *stepper_from_string(type);
+  if (!is_adaptive(s.options.stepper)) {
+    f.allow_only({"type", "step"});
+    s.options.step = f.number("step");
+    f.require_positive("step", s.options.step);
+    return s;
+  }
+  f.allow_only({"type", "rtol", "atol", "first_step", "max_step"});
+  s.options.rtol = f.number("rtol", s.options.rtol);
+  if (!(s.options.rtol > 0 && s.options.rtol < 1))
+    f.fail("rtol", "expected a relative tolerance in (0, 1), got " + format_number(s.options.rtol));
+  s.options.atol = f.number("atol", s.options.atol);
+  f.require_nonnegative("atol", s.options.atol);
+  s.options.step = f.number("first_step", loss.learning_rate ? loss.gd_step() : 1e-3);
+  f.require_positive("first_step", s.options.step);
+  s.options.max_step = f.number("max_step", 0.0);
+  f.require_nonnegative("max_step", s.options.max_step);
+  return s;
+}
+
+json to_json(const StepperConfig& s) {
+  if (s.gd) return {{"type", "gd"}};
+  const auto& o = s.options;
+  if (!is_adaptive(o.stepper)) return {{"type", to_string(o.stepper)}, {"step", o.step}};
+  return {{"type", to_string(o.stepper)}, {"rtol", o.rtol}, {"atol", o.atol}, {"first_step", o.step},
+          {"max_step", o.max_step}};
+}
+
+// ---------------------------------------------------------------- times
+
+int parse_points(const Fields& f) {
+  return static_cast<int>(int_in(f, "points", f.integer("points"), 2, max_points,
+                                 "[2, " + std::to_string(max_points) + "]"));
+}
+
+/// Checks a list of times or iterations: nonnegative, strictly increasing.
+void check_increasing(const Fields& f, const std::string& key, const std::vector<double>& v) {
+  if (v.empty()) f.fail(key, "expected at least one value, got []");
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::string where = f.path(key) + "[" + std::to_string(i) + "]";
+    if (!(v[i] >= 0) || !std::isfinite(v[i]))
+      throw InputError(where, "expected a nonnegative value (the run starts at 0), got " + format_number(v[i]));
+    if (i > 0 && !(v[i] > v[i - 1]))
+      throw InputError(where, "values must be strictly increasing, got " + key + "[" + std::to_string(i) +
+                                  "] = " + format_number(v[i]) + " after " + key + "[" + std::to_string(i - 1) +
+                                  "] = " + format_number(v[i - 1]));
+  }
+  if (v.back() == 0) f.fail(key, "expected at least one value after 0, got [0]");
+}
+
+TimesConfig parse_times(const Fields& f, const LossConfig& loss) {
+  allow_for_type(f, {{"t_end", "points"}, {"t_min"}, {"spacing", "first", "last"}, {"t", "iterations"}});
+  TimesConfig tc;
+  const std::string type = f.choice("type", {"linear", "log", "gd_iterations", "list"}, "time grid");
+  if (type == "linear") {
+    f.allow_only({"type", "t_end", "points"});
+    tc.type = TimeGridKind::linear;
+    tc.t_end = f.number("t_end");
+    f.require_positive("t_end", tc.t_end);
+    tc.points = parse_points(f);
+    tc.times = linear_times(0.0, tc.t_end, tc.points);
+  } else if (type == "log") {
+    f.allow_only({"type", "t_min", "t_end", "points"});
+    tc.type = TimeGridKind::log;
+    tc.t_min = f.number("t_min");
+    f.require_positive("t_min", tc.t_min);
+    tc.t_end = f.number("t_end");
+    if (!(tc.t_end > tc.t_min) || !std::isfinite(tc.t_end))
+      f.fail("t_end", "expected t_end > t_min = " + format_number(tc.t_min) + ", got " + format_number(tc.t_end));
+    tc.points = parse_points(f);
+    tc.times = log_times(tc.t_min, tc.t_end, tc.points, true);
+  } else if (type == "gd_iterations") {
+    f.allow_only({"type", "spacing", "first", "last", "points"});
+    tc.type = TimeGridKind::gd_iterations;
+    require_learning_rate(loss, "a grid in GD iterations maps iteration k to flow time k h");
+    tc.log_spacing = f.choice("spacing", {"log", "linear"}, "spacing", "log") == "log";
+    tc.first = f.number("first", 1.0);
+    if (tc.log_spacing) f.require_positive("first", tc.first);
+    else f.require_nonnegative("first", tc.first);
+    tc.last = f.number("last");
+    if (!(tc.last > tc.first) || !std::isfinite(tc.last) || tc.last > 1e15)
+      f.fail("last", "expected first = " + format_number(tc.first) + " < last <= 1e15, got " + format_number(tc.last));
+    tc.points = parse_points(f);
+    // Whole iterations, so that the rows of GD and of the flow line up.
+    std::vector<double> k = {0.0};
+    for (int i = 0; i < tc.points; ++i) {
+      const double x = static_cast<double>(i) / (tc.points - 1);
+      const double v = tc.log_spacing ? std::exp(std::log(tc.first) + x * (std::log(tc.last) - std::log(tc.first)))
+                                      : tc.first + x * (tc.last - tc.first);
+      const double r = std::round(v);
+      if (r > k.back()) k.push_back(r);
+    }
+    const double h = loss.gd_step();
+    for (double it : k) tc.times.push_back(it * h);
+  } else {
+    tc.type = TimeGridKind::list;
+    f.allow_only({"type", "t", "iterations"});
+    if (f.has("t") == f.has("iterations"))
+      f.fail("t", "give exactly one of 't' (flow times) and 'iterations' (GD iterations)");
+    const std::string key = f.has("t") ? "t" : "iterations";
+    const std::vector<double> v = f.numbers(key);
+    check_increasing(f, key, v);
+    double scale = 1.0;
+    if (key == "t") {
+      tc.t = v;
+    } else {
+      require_learning_rate(loss, "times.iterations are GD iterations, flow time k h");
+      tc.iterations = v;
+      scale = loss.gd_step();
+    }
+    if (v.front() > 0) tc.times.push_back(0.0);
+    for (double x : v) tc.times.push_back(x * scale);
+  }
+  return tc;
+}
+
+json to_json(const TimesConfig& tc) {
+  switch (tc.type) {
+    case TimeGridKind::linear: return {{"type", "linear"}, {"t_end", tc.t_end}, {"points", tc.points}};
+    case TimeGridKind::log:
+      return {{"type", "log"}, {"t_min", tc.t_min}, {"t_end", tc.t_end}, {"points", tc.points}};
+    case TimeGridKind::gd_iterations:
+      return {{"type", "gd_iterations"}, {"spacing", tc.log_spacing ? "log" : "linear"},
+              {"first", tc.first}, {"last", tc.last}, {"points", tc.points}};
+    case TimeGridKind::list:
+      if (!tc.iterations.empty()) return {{"type", "list"}, {"iterations", tc.iterations}};
+      return {{"type", "list"}, {"t", tc.t}};
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------- observe, stop
+
+ObserveConfig parse_observe(const Fields& f, Index d, Index p) {
+  f.allow_only({"rank_tol", "singular_values", "snapshots", "snapshot_every"});
+  ObserveConfig o;
+  o.rank_tol = f.number("rank_tol", o.rank_tol);
+  if (!(o.rank_tol > 0 && o.rank_tol < 1))
+    f.fail("rank_tol", "expected a relative tolerance in (0, 1), got " + format_number(o.rank_tol));
+  const Index k = std::min(d, p);
+  o.singular_values = static_cast<int>(int_in(f, "singular_values", f.integer("singular_values", 0), 0, k,
+                                              "[0, min(d, width) = " + std::to_string(k) + "]"));
+  const std::string s = f.choice("snapshots", {"none", "factor", "gram"}, "snapshot kind", "none");
+  o.snapshots = s == "none" ? SnapshotChoice::none : s == "factor" ? SnapshotChoice::factor : SnapshotChoice::gram;
+  o.snapshot_every = static_cast<int>(int_in(f, "snapshot_every", f.integer("snapshot_every", 1), 1,
+                                             1'000'000'000, "[1, 1e9]"));
+  return o;
+}
+
+json to_json(const ObserveConfig& o) {
+  return {{"rank_tol", o.rank_tol},
+          {"singular_values", o.singular_values},
+          {"snapshots", to_string(o.snapshots)},
+          {"snapshot_every", o.snapshot_every}};
+}
+
+StopConfig parse_stop(const Fields& f) {
+  f.allow_only({"training_error", "stagnation", "max_steps", "max_rhs", "max_seconds", "max_state_norm"});
+  StopConfig s;
+  if (f.has("training_error")) {
+    const Fields t = f.object("training_error");
+    t.allow_only({"below", "relative", "every"});
+    s.training_error_below = t.number("below");
+    t.require_positive("below", *s.training_error_below);
+    s.training_error_relative = t.boolean("relative", false);
+    s.training_error_every = static_cast<std::uint64_t>(
+        int_in(t, "every", t.integer("every", 1), 1, 1'000'000'000, "[1, 1e9]"));
+  }
+  if (f.has("stagnation")) {
+    const Fields t = f.object("stagnation");
+    t.allow_only({"window", "tolerance"});
+    s.stagnation_window = t.number("window");
+    t.require_positive("window", *s.stagnation_window);
+    s.stagnation_tolerance = t.number("tolerance");
+    t.require_nonnegative("tolerance", s.stagnation_tolerance);
+  }
+  const std::int64_t big = std::numeric_limits<std::int64_t>::max();
+  s.max_steps = static_cast<std::uint64_t>(int_in(f, "max_steps", f.integer("max_steps", 0), 0, big,
+                                                  "[0, 2^63) (0 = unlimited)"));
+  s.max_rhs = static_cast<std::uint64_t>(int_in(f, "max_rhs", f.integer("max_rhs", 0), 0, big,
+                                                "[0, 2^63) (0 = unlimited)"));
+  s.max_seconds = f.number("max_seconds", 0.0);
+  f.require_nonnegative("max_seconds", s.max_seconds);
+  if (f.has("max_state_norm")) {
+    s.max_state_norm = f.number("max_state_norm");
+    f.require_positive("max_state_norm", *s.max_state_norm);
+  }
+  return s;
+}
+
+json to_json(const StopConfig& s) {
+  json j = json::object();
+  if (s.training_error_below)
+    j["training_error"] = {{"below", *s.training_error_below},
+                           {"relative", s.training_error_relative},
+                           {"every", s.training_error_every}};
+  if (s.stagnation_window)
+    j["stagnation"] = {{"window", *s.stagnation_window}, {"tolerance", s.stagnation_tolerance}};
+  j["max_steps"] = s.max_steps;
+  j["max_rhs"] = s.max_rhs;
+  j["max_seconds"] = s.max_seconds;
+  if (s.max_state_norm) j["max_state_norm"] = *s.max_state_norm;
+  return j;
+}
+
+}  // namespace
+
+double LossConfig::gd_step() const {
+  return learning_rate ? flowsense::gd_step(*learning_rate, gd_objective_weight, c) : 0.0;
+}
+
+std::string to_string(PlantedKind kind) {
+  switch (kind) {
+    case PlantedKind::trace_one: return "trace_one";
+    case PlantedKind::orthogonal: return "orthogonal";
+    case PlantedKind::file: return "file";
+  }
+  return "?";
+}
+std::string to_string(InitKind kind) { return kind == InitKind::random ? "random" : "file"; }
+std::string to_string(TimeGridKind kind) {
+  switch (kind) {
+    case TimeGridKind::linear: return "linear";
+    case TimeGridKind::log: return "log";
+    case TimeGridKind::gd_iterations: return "gd_iterations";
+    case TimeGridKind::list: return "list";
+  }
+  return "?";
+}
+std::string to_string(SnapshotChoice kind) {
+  switch (kind) {
+    case SnapshotChoice::none: return "none";
+    case SnapshotChoice::factor: return "factor";
+    case SnapshotChoice::gram: return "gram";
+  }
+  return "?";
+}
+std::string to_string(FlowKind) { return "factor"; }
+
+RunConfig parse_config(const json& config, const std::string& base_dir) {
+  const Fields top(config, "");
+  top.allow_only({"description", "seed", "dim", "flow", "operator", "planted", "loss", "init", "stepper", "times",
+                  "observe", "stop"});
+  RunConfig rc;
+  if (top.has("description")) rc.description = top.string("description");
+  rc.seed = top.has("seed") ? top.seed("seed") : 0;
+  top.choice("flow", {"factor"}, "flow", "factor");
+  rc.flow = FlowKind::factor;
+
+  // d comes from "dim", or from a planted matrix file (and then must agree).
+  top.require("planted", "an object {\"type\": \"trace_one\" | \"orthogonal\" | \"file\", ...}");
+  const Fields planted = top.object("planted");
+  const bool planted_file = planted.has("type") && planted.raw("type") == "file";
+  std::optional<Index> dim;
+  if (top.has("dim") || !planted_file) {
+    top.require("dim", "a positive integer d, the side of the d x d matrices");
+    dim = int_in(top, "dim", top.integer("dim"), 1, max_dim, "[1, " + std::to_string(max_dim) + "]");
+  }
+  rc.planted = parse_planted(planted, dim, rc.seed, base_dir);
+  rc.dim = *dim;
+
+  const OperatorParseContext op_ctx{rc.dim, Rng::derive_seed(rc.seed, seed_stream::sensing_operator), base_dir};
+  rc.op = parse_operator(top.object("operator"), op_ctx);
+  rc.loss = parse_loss(top.object("loss"));
+  rc.init = parse_init(top.object("init"), rc.dim, rc.seed, base_dir);
+  if (top.has("stepper")) {
+    rc.stepper = parse_stepper(top.object("stepper"), rc.loss);
+  } else {
+    rc.stepper.options.stepper = StepperKind::dopri5;
+    if (rc.loss.learning_rate) rc.stepper.options.step = rc.loss.gd_step();
+  }
+  rc.times = parse_times(top.object("times"), rc.loss);
+  rc.observe = top.has("observe") ? parse_observe(top.object("observe"), rc.dim, rc.init.width)
+                                  : parse_observe(Fields(json::object(), "observe"), rc.dim, rc.init.width);
+  rc.stop = top.has("stop") ? parse_stop(top.object("stop")) : StopConfig{};
+  return rc;
+}
+
+json to_json(const RunConfig& rc) {
+  json j;
+  if (!rc.description.empty()) j["description"] = rc.description;
+  j["seed"] = rc.seed;
+  j["dim"] = rc.dim;
+  j["flow"] = to_string(rc.flow);
+  j["operator"] = to_json(rc.op);
+  j["planted"] = to_json(rc.planted);
+  j["loss"] = to_json(rc.loss);
+  j["init"] = to_json(rc.init);
+  j["stepper"] = to_json(rc.stepper);
+  j["times"] = to_json(rc.times);
+  j["observe"] = to_json(rc.observe);
+  j["stop"] = to_json(rc.stop);
+  return j;
+}
+
+json read_json_file(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw InputError(path, "is a directory, not a JSON config file");
+  std::ifstream in(path);
+  if (!in) throw InputError(path, "cannot open the config file: " + std::string(std::strerror(errno)));
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return json::parse(text.str());
+  } catch (const json::parse_error& e) {
+    throw InputError(path, std::string("not valid JSON: ") + e.what());
+  }
+}
+
+RunConfig load_config(const std::string& path) {
+  const json j = read_json_file(path);
+  return parse_config(j, fs::absolute(fs::path(path)).parent_path().string());
+}
+
+}  // namespace flowsense
