@@ -24,12 +24,18 @@
 // argument and is not attempted. Cheap outer checks that hold always:
 // q_min(k) >= lambda_min(A*A) (unrestricted) and q_max(k) <= ||A||^2.
 //
-// The search (per start): a subspace W (d x k, orthonormal) and the symmetric
-// core S (k x k) with X = W S W^T. For fixed W the best S is exact: the extreme
-// eigenvector of the k(k+1)/2-dimensional form S -> ||A(W S W^T)||^2. Then W
-// moves by Riemannian gradient steps on the Grassmannian (the value depends on
-// span(W) only; its gradient is 4 (A*A(X)) W S, projected to (I - WW^T)) with
-// Armijo backtracking. Starts: random subspaces, the top/bottom eigenvectors of
+// The search (per start), in two phases:
+//  1. projected gradient on the unit sphere of rank-<=k symmetric matrices:
+//     X <- P_k(X -+ eta grad q) / ||.||_F with grad q = 2 (A*A(X) - q X) and
+//     P_k the truncation to the k largest |eigenvalues| (one apply and one
+//     adjoint per step), eta adapted so that every accepted step improves q;
+//  2. for small cores (k(k+1)/2 <= core_limit) the exact best core on the
+//     final subspace W: X = W S W^T with S the extreme eigenvector of the
+//     k(k+1)/2-dimensional form S -> ||A(W S W^T)||^2; for k(k+1)/2 <=
+//     polish_limit also Riemannian gradient steps on the Grassmannian (the
+//     value depends on span(W) only; its gradient is 4 (A*A(X)) W S projected
+//     to (I - WW^T)) with Armijo backtracking.
+// Starts: random (random subspace and core), the bottom/top eigenvectors of
 // the normal operator A*A truncated to rank k, and any user-given matrices
 // (e.g. U U^T - X♮ along a run).
 #include <cstdint>
@@ -42,12 +48,15 @@
 namespace flowsense {
 
 struct IsometryOptions {
-  int random_starts = 12;       ///< random subspaces per search direction (>= 0)
+  int random_starts = 8;        ///< random starts per search direction (>= 0)
   int spectral_starts = 2;      ///< starts from eigenvectors of A*A (>= 0)
-  int max_iterations = 300;     ///< Grassmann gradient iterations per start (>= 1)
+  int max_iterations = 400;     ///< projected-gradient iterations per start (>= 1)
   double tol = 1e-10;           ///< stop when the relative improvement per iteration is below tol
   std::uint64_t seed = 0;
   EigenOptions eigen;           ///< for the spectral starts
+  Index core_limit = 66;        ///< exact core step when k(k+1)/2 <= core_limit (k <= 11)
+  Index polish_limit = 15;      ///< Grassmann polish when k(k+1)/2 <= polish_limit (k <= 5)
+  int polish_iterations = 60;   ///< Grassmann polish iterations per start (>= 0)
 
   /// Empty if valid, else a message naming the violated condition.
   std::string validate() const;
