@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
+#include "flowsense/core/error.hpp"
 #include "flowsense/io/atomic_file.hpp"
 
 namespace flowsense {
@@ -43,6 +47,43 @@ void Trajectory::write_csv(const std::string& path) const {
     out += '\n';
   }
   write_file_atomically(path, out);
+}
+
+}  // namespace flowsense
+
+namespace flowsense {
+
+Trajectory read_trajectory_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path, "cannot open the trajectory CSV");
+  Trajectory t;
+  std::string line;
+  if (!std::getline(in, line)) throw InputError(path, "empty file: expected a header line");
+  {
+    std::stringstream header(line);
+    std::string name;
+    while (std::getline(header, name, ',')) t.columns.push_back(name);
+  }
+  std::size_t number = 1;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty()) continue;
+    std::vector<double> row;
+    const char* p = line.c_str();
+    while (*p) {
+      char* end = nullptr;
+      row.push_back(std::strtod(p, &end));
+      if (end == p) throw InputError(path, "line " + std::to_string(number) + ": not a number");
+      p = end;
+      if (*p == ',') ++p;
+    }
+    if (row.size() != t.columns.size())
+      throw InputError(path, "line " + std::to_string(number) + ": expected " +
+                                 std::to_string(t.columns.size()) + " values, got " +
+                                 std::to_string(row.size()));
+    t.rows.push_back(std::move(row));
+  }
+  return t;
 }
 
 }  // namespace flowsense

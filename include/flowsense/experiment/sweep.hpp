@@ -102,9 +102,10 @@ struct MeanStd {
 MeanStd mean_and_std(const std::vector<double>& values);
 
 /// Reads every complete run's trajectory.csv and writes out/aggregate.csv:
-/// one row per (grid point, observation row) with the grid fields, t and
+/// one row per (grid point, observation row) with the point index, t and
 /// iteration (of the first trial with that row), and for each aggregated
-/// column c: c_mean, c_std, c_lo = mean - std/2, c_hi = mean + std/2, c_n.
+/// column c: c_mean, c_std, c_lo = mean - std/2, c_hi = mean + std/2, c_n;
+/// and out/points.json: each point's index, grid values and complete trials.
 /// Rows are aligned by index: every trial of a grid point shares its time grid.
 void aggregate_sweep(const SweepSpec& spec, const std::string& out_dir);
 

@@ -31,4 +31,8 @@ struct Trajectory {
   void write_csv(const std::string& path) const;
 };
 
+/// Reads a CSV written by Trajectory::write_csv (columns and rows; no
+/// summary). Throws InputError naming the file and line on a malformed row.
+Trajectory read_trajectory_csv(const std::string& path);
+
 }  // namespace flowsense
