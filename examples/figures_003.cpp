@@ -9,13 +9,16 @@
 // {1, 0.1, 0.01, 0.001}, m in {1000, 2000, 5000}, mu = 0.005, T = 10^4 GD steps.
 // Figure 2: exact parameterization r = r* = 5, m = 1000, T = 500.
 // Sensing: symmetric Gaussian A_i scaled by 1/sqrt(m); loss f = (1/4)||A(Z* - UU^T)||^2
-// (c = 1/2, so the GD step mu is the flow step h = mu). Z* = X X^T with
-// orthogonal columns and eigenvalues lambda_s = 1/s, s = 1..5 (our choice: the
-// paper's text is cut where it describes them). Why 1/s: from U0 = alpha G the
-// s-th direction grows like alpha e^{lambda_s t} and saturates near
-// T_s ~ ln(sqrt(lambda_s)/alpha)/lambda_s; with lambda_s = 1/s and
-// alpha = 1e-3 these are t = 6.9, 13, 19, 25, 31, all inside the paper's
-// horizon mu T = 50 and well separated. --quick: d = 20, m in {200, 400}.
+// (c = 1/2, so the GD step mu is the flow step h = mu). The truth
+// (--truth): "gaussian" (default) Z* = X X^T with X a d x 5 matrix of iid
+// N(0, 1), our reading of the paper's sentence "Z* = XX^T is generated such
+// that the entries ..." (cut in our copy); its eigenvalues are ~ d, so the
+// visits happen within the first ~100 iterations. "harmonic": X with
+// orthogonal columns and eigenvalues 1/s, s = 1..5: from U0 = alpha G the s-th
+// direction grows like alpha e^{lambda_s t} and saturates near
+// T_s ~ ln(sqrt(lambda_s)/alpha)/lambda_s (t = 6.9, 13, 19, 25, 31 for
+// alpha = 1e-3), which spreads the visits over the horizon mu T = 50.
+// --quick: d = 20, m in {200, 400}.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
   int figure = 1;
   std::string out;
   bool quick = false, flow = true, plot = true;
+  std::string truth_kind = "gaussian";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--figure" && i + 1 < argc) figure = std::atoi(argv[++i]);
@@ -85,15 +89,27 @@ int main(int argc, char** argv) {
     else if (a == "--quick") quick = true;
     else if (a == "--no-flow") flow = false;
     else if (a == "--no-plot") plot = false;
+    else if (a == "--truth" && i + 1 < argc) truth_kind = argv[++i];
     else if (a == "--help" || a == "-h") return usage("Figures 1 and 2 of paper 003.", 0);
     else return usage("unknown or incomplete argument '" + a + "'", 2);
   }
   if (figure != 1 && figure != 2) return usage("--figure must be 1 or 2", 2);
+  if (truth_kind != "gaussian" && truth_kind != "harmonic")
+    return usage("--truth must be gaussian or harmonic, got '" + truth_kind + "'", 2);
   if (out.empty()) out = "results/figure_003_" + std::to_string(figure);
 
   const Index d = quick ? 20 : 50;
-  const std::vector<double> eigenvalues = {1.0, 1.0 / 2, 1.0 / 3, 1.0 / 4, 1.0 / 5};
   const int r_star = 5;
+  Matrix truth;
+  if (truth_kind == "harmonic") {
+    truth = planted_orthogonal(d, {1.0, 1.0 / 2, 1.0 / 3, 1.0 / 4, 1.0 / 5}, Rng::derive_seed(2023, 2));
+  } else {
+    const Matrix X = Rng(Rng::derive_seed(2023, 2)).normal_matrix(d, r_star);
+    truth = X * X.transpose();
+  }
+  Eigen::SelfAdjointEigenSolver<Matrix> eig(truth, Eigen::EigenvaluesOnly);
+  std::vector<double> eigenvalues;
+  for (Index i = d - 1; i >= d - r_star; --i) eigenvalues.push_back(eig.eigenvalues()[i]);
   const Index r = figure == 1 ? d : r_star;
   const double mu = 0.005;
   const double T = figure == 1 ? 10000 : 500;
@@ -101,7 +117,6 @@ int main(int argc, char** argv) {
   std::vector<Index> ms = figure == 1 ? (quick ? std::vector<Index>{200, 400} : std::vector<Index>{1000, 2000, 5000})
                                       : std::vector<Index>{quick ? 400 : 1000};
   const std::uint64_t seed = 2023;
-  const Matrix truth = planted_orthogonal(d, eigenvalues, Rng::derive_seed(seed, 2));
   const Matrix G = Rng(Rng::derive_seed(seed, 3)).normal_matrix(d, r);  // U0 = alpha G
 
   std::vector<Case> cases;
@@ -180,7 +195,7 @@ int main(int argc, char** argv) {
   write_json(out + "/manifest.json",
              make_manifest({{"figure", "paper 003, Figure " + std::to_string(figure)},
                             {"setting", {{"d", d}, {"r_star", r_star}, {"r", r}, {"mu", mu}, {"T", T},
-                                         {"alphas", alphas}, {"ms", ms}, {"eigenvalues", eigenvalues},
+                                         {"alphas", alphas}, {"ms", ms}, {"truth", truth_kind}, {"eigenvalues", eigenvalues},
                                          {"scale", "1/sqrt(m)"}, {"c", 0.5}, {"quick", quick}}},
                             {"seeds", {{"seed", seed}, {"operator", "derive_seed(seed, 1 + 100 m)"},
                                        {"planted", "derive_seed(seed, 2)"}, {"init", "derive_seed(seed, 3)"}}},
