@@ -204,7 +204,7 @@ RunConfig load(const Options& o, json& raw) {
 
 std::string sci(double v) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
+  std::snprintf(buf, sizeof buf, "%.4g", v);
   return buf;
 }
 
@@ -222,7 +222,7 @@ std::string describe(const RunConfig& c, const Experiment& e) {
     s << ", learning rate " << format_number(*c.loss.learning_rate) << " -> GD step h = " << format_number(h);
   s << "\n  init      " << to_string(c.init.type) << ", " << c.dim << " x " << c.init.width;
   if (c.init.type == InitKind::random) s << ", rank " << c.init.rank;
-  s << ", ||U0||_F = " << format_number(e.initial.norm()) << "\n";
+  s << ", ||U0||_F = " << sci(e.initial.norm()) << "\n";
   s << "  stepper   " << c.stepper.name();
   if (c.stepper.gd || !is_adaptive(c.stepper.options.stepper)) s << ", step " << format_number(c.stepper.options.step);
   else s << ", rtol " << format_number(c.stepper.options.rtol) << ", atol " << format_number(c.stepper.options.atol);
@@ -256,7 +256,7 @@ void show_progress(const RunProgress& p) {
   char line[256];
   int n = std::snprintf(line, sizeof line, "\r  t = %.4g / %.4g (%3.0f%%)", p.info.t, p.t_end,
                         p.t_end > 0 ? 100.0 * p.info.t / p.t_end : 0.0);
-  if (p.gd_step > 0) n += std::snprintf(line + n, sizeof line - n, "  iteration %.6g", p.info.t / p.gd_step);
+  if (p.gd_step > 0) n += std::snprintf(line + n, sizeof line - n, "  iteration %.0f", p.info.t / p.gd_step);
   n += std::snprintf(line + n, sizeof line - n, "  steps %llu  rhs %llu",
                      static_cast<unsigned long long>(p.info.steps), static_cast<unsigned long long>(p.info.rhs));
   if (std::isfinite(p.training_error))
@@ -302,7 +302,12 @@ int cmd_run(const Options& o) {
     std::ostringstream r;
     r << "flowsense: " << to_string(s.termination) << ": " << s.message << "\n";
     r << "  stopped at t = " << sci(s.last.t);
-    if (result.gd_step > 0) r << " (GD iteration " << manifest["stopped_at"]["iteration"].get<double>() << ")";
+    if (result.gd_step > 0) {
+      const double it = manifest["stopped_at"]["iteration"].get<double>();
+      char buf[40];
+      std::snprintf(buf, sizeof buf, "%.*f", it == std::round(it) ? 0 : 1, it);
+      r << " (GD iteration " << buf << ")";
+    }
     r << " after " << s.last.steps << " steps, " << s.last.rhs << " right-hand sides, " << sci(s.wall_seconds)
       << " s\n";
     const auto& fin = manifest["final"];

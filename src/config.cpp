@@ -332,6 +332,7 @@ TimesConfig parse_times(const Fields& f, const LossConfig& loss) {
     }
     const double h = loss.gd_step();
     for (double it : k) tc.times.push_back(it * h);
+    tc.time_iterations = k;
   } else {
     tc.type = TimeGridKind::list;
     f.allow_only({"type", "t", "iterations"});
@@ -350,6 +351,10 @@ TimesConfig parse_times(const Fields& f, const LossConfig& loss) {
     }
     if (v.front() > 0) tc.times.push_back(0.0);
     for (double x : v) tc.times.push_back(x * scale);
+    if (key == "iterations") {
+      if (v.front() > 0) tc.time_iterations.push_back(0.0);
+      tc.time_iterations.insert(tc.time_iterations.end(), v.begin(), v.end());
+    }
   }
   return tc;
 }

@@ -19,19 +19,34 @@ using nlohmann::json;
 namespace {
 
 /// "iteration": the GD-equivalent iteration. With the "gd" stepper the run
-/// *is* GD, so the iteration is the step count, exact; otherwise t / h_GD.
+/// *is* GD, so the iteration is the step count. At an observation time of a
+/// grid given in GD iterations it is that whole iteration (k h / h need not
+/// round back to k). Elsewhere it is t / h_GD (NaN without a learning rate).
 class GdIterationMetric : public Metric {
 public:
-  GdIterationMetric(double gd_step, bool exact_steps) : gd_step_(gd_step), exact_steps_(exact_steps) {}
+  GdIterationMetric(double gd_step, bool exact_steps, std::vector<double> times, std::vector<double> iterations)
+      : gd_step_(gd_step), exact_steps_(exact_steps), times_(std::move(times)), iterations_(std::move(iterations)) {}
   std::vector<std::string> columns() const override { return {"iteration"}; }
   void measure(Observation& o, std::vector<double>& row) const override {
-    if (exact_steps_) row.push_back(static_cast<double>(o.info().steps));
-    else row.push_back(gd_step_ > 0 ? o.info().t / gd_step_ : std::numeric_limits<double>::quiet_NaN());
+    const StepInfo& info = o.info();
+    if (exact_steps_) {
+      row.push_back(static_cast<double>(info.steps));
+      return;
+    }
+    if (iterations_.size() == times_.size()) {
+      const auto it = std::lower_bound(times_.begin(), times_.end(), info.t);
+      if (it != times_.end() && *it == info.t) {
+        row.push_back(iterations_[static_cast<std::size_t>(it - times_.begin())]);
+        return;
+      }
+    }
+    row.push_back(gd_step_ > 0 ? info.t / gd_step_ : std::numeric_limits<double>::quiet_NaN());
   }
 
 private:
   double gd_step_;
   bool exact_steps_;
+  std::vector<double> times_, iterations_;
 };
 
 Matrix make_planted(const RunConfig& c) {
@@ -65,7 +80,8 @@ Experiment build_experiment(const RunConfig& config) {
   const double h = config.loss.gd_step();
 
   std::vector<std::shared_ptr<Metric>> metrics = {
-      std::make_shared<TimeMetric>(), std::make_shared<GdIterationMetric>(h, config.stepper.gd),
+      std::make_shared<TimeMetric>(), std::make_shared<GdIterationMetric>(h, config.stepper.gd, config.times.times,
+                                                                     config.times.time_iterations),
       std::make_shared<StepperStatsMetric>(), std::make_shared<TrainingErrorMetric>(),
       std::make_shared<TestErrorMetric>(problem.planted), std::make_shared<RankMetric>(config.observe.rank_tol)};
   if (config.observe.singular_values > 0)

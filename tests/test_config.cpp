@@ -413,6 +413,11 @@ TEST_CASE("config: time grids resolve to increasing flow times from 0", "[config
   SECTION("GD iterations, log spacing: whole iterations, deduplicated") {
     const RunConfig rc = parse_config(c, ".");
     const auto& t = rc.times.times;
+    // The flow lands on each time; its "iteration" column is the whole iteration.
+    const auto iterations = run(rc).trajectory.column("iteration");
+    REQUIRE(iterations.size() == t.size());
+    CHECK(iterations == rc.times.time_iterations);
+    CHECK(iterations.back() == 2000);
     CHECK(t.front() == 0.0);
     CHECK_THAT(t.back(), Catch::Matchers::WithinRel(2000 * h, 1e-15));
     for (std::size_t i = 1; i < t.size(); ++i) {

@@ -86,6 +86,9 @@ struct TimesConfig {
   std::vector<double> t;            ///< list: flow times as given
   std::vector<double> iterations;   ///< list: GD iterations as given
   std::vector<double> times;        ///< resolved flow times, strictly increasing from 0
+  /// For grids in GD iterations: the whole iteration of each time (k, with
+  /// times[j] = k h), so the "iteration" column is exact; empty otherwise.
+  std::vector<double> time_iterations;
 };
 
 enum class SnapshotChoice { none, factor, gram };
