@@ -1,0 +1,25 @@
+# CTest driver (cmake -P): the C++ example in README.md must be exactly the
+# compiled one, the lines between //[quickstart and //] in examples/quickstart.cpp
+# (odeint's snippet markers). Variables: README, SOURCE.
+foreach(var README SOURCE)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "check_readme_snippet.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+file(READ "${SOURCE}" source)
+string(FIND "${source}" "//[quickstart\n" begin)
+string(FIND "${source}" "//]" end REVERSE)
+if(begin EQUAL -1 OR end EQUAL -1 OR end LESS begin)
+  message(FATAL_ERROR "${SOURCE}: no //[quickstart ... //] block")
+endif()
+string(LENGTH "//[quickstart\n" marker)
+math(EXPR begin "${begin} + ${marker}")
+math(EXPR length "${end} - ${begin}")
+string(SUBSTRING "${source}" ${begin} ${length} snippet)
+file(READ "${README}" readme)
+string(FIND "${readme}" "${snippet}" found)
+if(found EQUAL -1)
+  message(FATAL_ERROR "README.md does not contain the current example from ${SOURCE} "
+                      "verbatim; copy the lines between //[quickstart and //] into it:\n${snippet}")
+endif()
+message(STATUS "README.md shows the compiled quickstart example")
