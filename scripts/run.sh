@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine (as root) or an existing one:
-#   bash scripts/run.sh main   install, build (Release), run Example 1.1 -> results/example_1_1/
-#   bash scripts/run.sh test   install, build, run the whole test suite through CTest
+#   bash scripts/run.sh main   install, build (Release) what Example 1.1 needs, run it ->
+#                              results/example_1_1/ (table on stdout, example_1_1.png, CSV, manifest)
+#   bash scripts/run.sh test   install, build everything, run the whole test suite through CTest
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,16 +22,17 @@ install_dependencies() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}"
 }
 
+# build [TARGET]: configure (Release) and build TARGET, or everything.
 build() {
   local dir=${BUILD_DIR:-build}
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release
-  cmake --build "$dir" -j "${JOBS:-$(nproc)}"
+  cmake --build "$dir" -j "${JOBS:-$(nproc)}" ${1:+--target "$1"}
 }
 
 case "${1:-}" in
   main)
     install_dependencies
-    build
+    build example_1_1
     "${BUILD_DIR:-build}/example_1_1" --out results/example_1_1
     ;;
   test)
