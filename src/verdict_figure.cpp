@@ -9,8 +9,9 @@
 namespace flowsense {
 namespace {
 
-constexpr double kWidth = 760, kPanelHeight = 330, kTitleHeight = 30;
-constexpr double kLeft = 78, kRight = 190, kTop = 34, kBottom = 46;
+constexpr double kWidth = 900, kPanelHeight = 330, kTitleHeight = 30;
+constexpr double kLeft = 78, kRight = 300, kTop = 34, kBottom = 46;
+constexpr std::size_t kMaxLabel = 44;
 const char* const kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 
@@ -26,6 +27,11 @@ std::string escape(const std::string& s) {
     }
   }
   return out;
+}
+
+/// Legend labels longer than the legend column are cut with "...".
+std::string legend(const std::string& s) {
+  return s.size() <= kMaxLabel ? s : s.substr(0, kMaxLabel - 3) + "...";
 }
 
 std::string num(double v) {
@@ -217,7 +223,7 @@ void render_panel(std::ostringstream& svg, const Panel& panel, double y0) {
         << (s.dashed ? " stroke-dasharray=\"5,3\"" : "") << "/>\n";
     if (s.markers) svg << "<circle cx=\"" << num(px1 + 20) << "\" cy=\"" << num(ly) << "\" r=\"2.6\" fill=\"" << c << "\"/>\n";
     svg << "<text x=\"" << num(px1 + 36) << "\" y=\"" << num(ly + 4) << "\" font-size=\"11\">"
-        << escape(s.label) << "</text>\n";
+        << escape(legend(s.label)) << "</text>\n";
     ly += 16;
   }
   for (const auto& l : panel.hlines) {
@@ -225,7 +231,7 @@ void render_panel(std::ostringstream& svg, const Panel& panel, double y0) {
     svg << "<line x1=\"" << num(px1 + 10) << "\" y1=\"" << num(ly) << "\" x2=\"" << num(px1 + 30)
         << "\" y2=\"" << num(ly) << "\" stroke=\"#555\" stroke-dasharray=\"6,4\"/>\n";
     svg << "<text x=\"" << num(px1 + 36) << "\" y=\"" << num(ly + 4) << "\" font-size=\"11\">"
-        << escape(l.label) << "</text>\n";
+        << escape(legend(l.label)) << "</text>\n";
     ly += 16;
   }
   for (const auto& l : panel.vlines) {
@@ -233,7 +239,7 @@ void render_panel(std::ostringstream& svg, const Panel& panel, double y0) {
     svg << "<line x1=\"" << num(px1 + 20) << "\" y1=\"" << num(ly - 6) << "\" x2=\"" << num(px1 + 20)
         << "\" y2=\"" << num(ly + 6) << "\" stroke=\"#555\" stroke-dasharray=\"2,3\"/>\n";
     svg << "<text x=\"" << num(px1 + 36) << "\" y=\"" << num(ly + 4) << "\" font-size=\"11\">"
-        << escape(l.label) << "</text>\n";
+        << escape(legend(l.label)) << "</text>\n";
     ly += 16;
   }
 }

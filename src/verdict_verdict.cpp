@@ -11,16 +11,6 @@
 
 namespace flowsense {
 
-// The .npy writer (src/npy.cpp) is written concurrently by another engineer. Until it
-// is linked in, this weak reference resolves to null and witnesses are listed without
-// files (npy_witnesses_available() says so, and the tests skip the file part).
-void write_npy(const std::string& path, const Matrix& matrix) __attribute__((weak));
-
-bool npy_witnesses_available() {
-  void (*writer)(const std::string&, const Matrix&) = &write_npy;
-  return writer != nullptr;
-}
-
 std::string to_string(VerdictStatus status) {
   switch (status) {
     case VerdictStatus::holds: return "holds";
@@ -126,15 +116,12 @@ nlohmann::json to_json(const Verdict& v) {
     }
     j["tables"].push_back(std::move(table));
   }
-  const bool files = npy_witnesses_available();
   j["witnesses"] = nlohmann::json::array();
-  for (const auto& w : v.witnesses) {
-    nlohmann::json e = {{"name", w.name},
-                        {"shape", {w.value.rows(), w.value.cols()}},
-                        {"description", w.description}};
-    e["file"] = files ? nlohmann::json("witness/" + w.name + ".npy") : nlohmann::json(nullptr);
-    j["witnesses"].push_back(std::move(e));
-  }
+  for (const auto& w : v.witnesses)
+    j["witnesses"].push_back({{"name", w.name},
+                              {"file", "witness/" + w.name + ".npy"},
+                              {"shape", {w.value.rows(), w.value.cols()}},
+                              {"description", w.description}});
   j["notes"] = v.notes;
   j["figure"] = v.figure.empty() ? nlohmann::json(nullptr) : nlohmann::json("figure.svg");
   j["setup"] = v.setup;
@@ -195,14 +182,10 @@ std::string to_markdown(const Verdict& v, std::size_t max_table_rows) {
     md << "\n";
   }
   if (!v.witnesses.empty()) {
-    md << "## Witnesses\n\n";
-    const bool files = npy_witnesses_available();
-    for (const auto& w : v.witnesses) {
-      md << "- `" << w.name << "` (" << w.value.rows() << " x " << w.value.cols() << ")";
-      if (files) md << ", `witness/" << w.name << ".npy`";
-      md << ": " << w.description << "\n";
-    }
-    if (!files) md << "\n(This build has no .npy writer; the matrices are not saved.)\n";
+    md << "## Witnesses\n\nFloat64 .npy files (`numpy.load`):\n\n";
+    for (const auto& w : v.witnesses)
+      md << "- `witness/" << w.name << ".npy` (" << w.value.rows() << " x " << w.value.cols()
+         << "): " << w.description << "\n";
     md << "\n";
   }
   if (!v.figure.empty()) md << "## Figure\n\n![" << v.claim.name << "](figure.svg)\n\n";
@@ -218,7 +201,7 @@ std::string to_markdown(const Verdict& v, std::size_t max_table_rows) {
 void write_verdict(const Verdict& v, const std::string& dir) {
   for (const auto& w : v.witnesses) check_witness_name(w.name);
   create_directories(dir);
-  if (!v.witnesses.empty() && npy_witnesses_available()) {
+  if (!v.witnesses.empty()) {
     create_directories(dir + "/witness");
     for (const auto& w : v.witnesses) write_npy(dir + "/witness/" + w.name + ".npy", w.value);
   }

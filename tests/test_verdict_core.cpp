@@ -133,14 +133,9 @@ TEST_CASE("write_verdict writes JSON, Markdown, SVG and the witnesses", "[verdic
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir / "out"))
     CHECK(e.path().string().find(".tmp.") == std::string::npos);
 
-  if (npy_witnesses_available()) {
-    CHECK(json["witnesses"][0]["file"] == "witness/W.npy");
-    const Matrix back = read_npy_matrix((dir / "out" / "witness" / "W.npy").string());
-    CHECK(back == W);
-  } else {
-    WARN("the .npy writer (src/npy.cpp) is not linked in yet: witness files skipped");
-    CHECK(json["witnesses"][0]["file"].is_null());
-  }
+  CHECK(json["witnesses"][0]["file"] == "witness/W.npy");
+  const Matrix back = read_npy_matrix((dir / "out" / "witness" / "W.npy").string());
+  CHECK(back == W);
   Verdict bad = v;
   bad.witnesses[0].name = "../escape";
   CHECK_THROWS_AS(write_verdict(bad, (dir / "bad").string()), std::invalid_argument);

@@ -38,7 +38,7 @@ struct Figure {
   bool empty() const { return panels.empty(); }
 };
 
-/// The SVG text of the figure (width 760 px, 330 px per panel).
+/// The SVG text of the figure (width 900 px, 330 px per panel; legend labels cut at 44 characters).
 std::string render_svg(const Figure& figure);
 
 }  // namespace flowsense

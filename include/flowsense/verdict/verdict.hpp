@@ -125,9 +125,4 @@ std::string to_markdown(const Verdict& verdict, std::size_t max_table_rows = 40)
 /// Every file is written atomically. Throws InputError naming the path on I/O failure.
 void write_verdict(const Verdict& verdict, const std::string& dir);
 
-/// Whether this build can write .npy witnesses (the .npy writer of io/npy.hpp is
-/// linked in). When false, write_verdict lists the witnesses in the JSON with
-/// "file": null and a note, and writes everything else.
-bool npy_witnesses_available();
-
 }  // namespace flowsense
