@@ -33,6 +33,39 @@ public:
     out = -out;
   }
 
+  /// J = -H(U) is symmetric in the Frobenius inner product (a gradient flow):
+  /// stiff steppers may use Lanczos and read its spectrum as real.
+  static constexpr bool symmetric_jacobian = true;
+
+  /// The Jacobian frozen at U, for steppers that apply it many times
+  /// (Lanczos, Krylov solves, dense assembly). It keeps S = A*(r(U)), so that
+  ///   J[V] = -2c ( A*(A(U V^T + V U^T)) U + S V )
+  /// costs one operator application and one adjoint, where jacobian_vector
+  /// recomputes the residual and its adjoint every time. Equal to
+  /// jacobian_vector(U, V, .) up to rounding.
+  class Linearization {
+  public:
+    Linearization(const SensingLoss& loss, const Matrix& U) : loss_(&loss), U_(U) {
+      loss.op().adjoint(loss.residual(U), S_);
+    }
+    void operator()(const Matrix& V, Matrix& out) const {
+      Matrix sym;
+      sym.noalias() = U_ * V.transpose();
+      const Matrix W = sym + sym.transpose();  // U V^T + V U^T
+      Vector a;
+      loss_->op().apply(W, a);
+      loss_->op().adjoint_times(a, U_, out);
+      out.noalias() += S_ * V;
+      out *= -2.0 * loss_->c();
+    }
+
+  private:
+    const SensingLoss* loss_;
+    Matrix U_;
+    Matrix S_;
+  };
+  Linearization linearize(const Matrix& U) const { return Linearization(loss_, U); }
+
   const SensingLoss& loss() const { return loss_; }
   std::uint64_t evaluations() const { return evaluations_; }
   void reset_evaluations() { evaluations_ = 0; }
@@ -53,6 +86,48 @@ public:
     loss_.gram_velocity(X, dXdt);
     ++evaluations_;
   }
+
+  /// out = J(X)[V], the derivative of the right-hand side along a symmetric V:
+  ///   J[V] = -2c ( A*(A(V)) X + X A*(A(V)) + S V + V S ),  S = A*(A(X) - b).
+  /// Unlike the factor flow's, this Jacobian is not symmetric (the Gram flow
+  /// is a gradient flow in another metric), so steppers use GMRES and power
+  /// iteration on it. tests/test_stiff_steppers.cpp checks it against
+  /// finite differences.
+  void jacobian_vector(const Matrix& X, const Matrix& V, Matrix& out) const {
+    linearize(X)(V, out);
+  }
+
+  /// The Jacobian frozen at X (keeps S); see FactorFlow::Linearization.
+  class Linearization {
+  public:
+    Linearization(const SensingLoss& loss, const Matrix& X) : loss_(&loss), X_(X) {
+      Vector r;
+      loss.op().apply(X, r);
+      r -= loss.data();
+      loss.op().adjoint(r, S_);
+    }
+    void operator()(const Matrix& V, Matrix& out) const {
+      Vector a;
+      loss_->op().apply(V, a);
+      Matrix dS;
+      loss_->op().adjoint(a, dS);
+      Matrix P;
+      P.noalias() = dS * X_;
+      P.noalias() += S_ * V;
+      // P + P^T = dS X + X dS + S V + V S for symmetric V and X. For any V
+      // it is the exact derivative of the right-hand side as computed,
+      // Q + Q^T with Q = S(X) X and S linear in X, so a dense Jacobian
+      // assembled from (non-symmetric) unit matrices is consistent too.
+      out = P + P.transpose();
+      out *= -2.0 * loss_->c();
+    }
+
+  private:
+    const SensingLoss* loss_;
+    Matrix X_;
+    Matrix S_;
+  };
+  Linearization linearize(const Matrix& X) const { return Linearization(loss_, X); }
 
   const SensingLoss& loss() const { return loss_; }
   std::uint64_t evaluations() const { return evaluations_; }
