@@ -10,14 +10,33 @@
 namespace flowsense {
 
 nlohmann::json to_json(const Summary& s) {
-  return {{"termination", to_string(s.termination)},
-          {"message", s.message},
-          {"t", s.last.t},
-          {"steps", s.last.steps},
-          {"rejected", s.last.rejected},
-          {"rhs_evaluations", s.last.rhs},
-          {"last_step_size", s.last.h},
-          {"wall_seconds", s.wall_seconds}};
+  nlohmann::json j = {{"termination", to_string(s.termination)},
+                      {"message", s.message},
+                      {"t", s.last.t},
+                      {"steps", s.last.steps},
+                      {"rejected", s.last.rejected},
+                      {"rhs_evaluations", s.last.rhs},
+                      {"last_step_size", s.last.h},
+                      {"wall_seconds", s.wall_seconds}};
+  // The stiff steppers (docs/steppers.md): what ran, why (auto), and their work.
+  if (!s.stepper_used.empty()) j["stepper_used"] = s.stepper_used;
+  if (!s.stepper_choice.empty()) j["stepper_choice"] = s.stepper_choice;
+  if (s.last.jvp > 0 || s.stiff.spectral_estimates > 0 || s.stiff.linear_solves > 0) {
+    const StiffStats& t = s.stiff;
+    j["jacobian_vector_products"] = s.last.jvp;
+    j["stiff"] = {{"spectral_estimates", t.spectral_estimates},
+                  {"spectral_radius_first", t.spectral_radius_first},
+                  {"spectral_radius_last", t.spectral_radius_last},
+                  {"spectral_radius_max", t.spectral_radius_max},
+                  {"stages_total", t.stages_total},
+                  {"stages_max", t.stages_max},
+                  {"jacobians", t.jacobians},
+                  {"factorizations", t.factorizations},
+                  {"linear_solves", t.linear_solves},
+                  {"krylov_iterations", t.krylov_iterations},
+                  {"krylov_failures", t.krylov_failures}};
+  }
+  return j;
 }
 
 nlohmann::json make_manifest(const nlohmann::json& fields) {

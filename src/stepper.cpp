@@ -13,6 +13,9 @@ const std::vector<std::pair<StepperKind, std::string>>& stepper_names() {
       {StepperKind::dopri5, "dopri5"},
       {StepperKind::cash_karp54, "cash_karp54"},
       {StepperKind::fehlberg78, "fehlberg78"},
+      {StepperKind::rkc, "rkc"},
+      {StepperKind::rosenbrock, "rosenbrock"},
+      {StepperKind::automatic, "auto"},
   };
   return names;
 }
@@ -40,6 +43,9 @@ int order(StepperKind kind) {
     case StepperKind::dopri5: return 5;
     case StepperKind::cash_karp54: return 5;
     case StepperKind::fehlberg78: return 8;
+    case StepperKind::rkc: return 2;
+    case StepperKind::rosenbrock: return 3;
+    case StepperKind::automatic: return 0;
   }
   return 0;
 }
@@ -50,6 +56,25 @@ std::string IntegrateOptions::validate() const {
   else if (!(rtol > 0) || !std::isfinite(rtol)) s << "rtol must be positive, got " << rtol;
   else if (!(atol >= 0) || !std::isfinite(atol)) s << "atol must be >= 0, got " << atol;
   else if (!(max_step >= 0)) s << "max_step must be >= 0 (0 = no limit), got " << max_step;
+  else if (auto problem = stiff.validate(); !problem.empty()) s << problem;
+  return s.str();
+}
+
+std::string StiffOptions::validate() const {
+  std::ostringstream s;
+  if (dense_max_size < 0) s << "stiff.dense_max_size must be >= 0, got " << dense_max_size;
+  else if (jacobian_max_age < 1) s << "stiff.jacobian_max_age must be >= 1, got " << jacobian_max_age;
+  else if (!(krylov_tolerance > 0 && krylov_tolerance < 1))
+    s << "stiff.krylov_tolerance must be in (0, 1), got " << krylov_tolerance;
+  else if (krylov_restart < 2) s << "stiff.krylov_restart must be >= 2, got " << krylov_restart;
+  else if (krylov_max_iterations < 1)
+    s << "stiff.krylov_max_iterations must be >= 1, got " << krylov_max_iterations;
+  else if (rkc_max_stages < 2 || rkc_max_stages > 10000)
+    s << "stiff.rkc_max_stages must be in [2, 10000], got " << rkc_max_stages;
+  else if (rkc_refresh_steps < 1) s << "stiff.rkc_refresh_steps must be >= 1, got " << rkc_refresh_steps;
+  else if (spectral_iterations < 2) s << "stiff.spectral_iterations must be >= 2, got " << spectral_iterations;
+  else if (!(auto_explicit_steps >= 0) || !std::isfinite(auto_explicit_steps))
+    s << "stiff.auto_explicit_steps must be a finite number >= 0, got " << auto_explicit_steps;
   return s.str();
 }
 

@@ -5,11 +5,15 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
+#include "flowsense/integrate/auto_stepper.hpp"
 #include "flowsense/integrate/detail/odeint_eigen.hpp"
 #include "flowsense/integrate/integrate.hpp"
+#include "flowsense/integrate/rkc.hpp"
+#include "flowsense/integrate/rosenbrock.hpp"
 
 namespace flowsense {
 namespace detail {
@@ -133,8 +137,11 @@ void run_adaptive(System& system, Controlled stepper, Matrix& state,
         const double floor = 64 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::abs(t));
         if (dt < floor) {
           std::ostringstream s;
-          s << "the adaptive step fell to " << dt << " at " << where(run.info)
-            << ": the flow is too stiff for this explicit stepper at rtol = " << options.rtol;
+          s << "the adaptive step fell to " << dt << " at " << where(run.info);
+          if constexpr (requires { stepper.failure_reason(); })
+            s << ": " << stepper.failure_reason();  // the stiff steppers know why
+          else
+            s << ": the flow is too stiff for this explicit stepper at rtol = " << options.rtol;
           run.stop = StopReason{Termination::no_progress, s.str()};
           return;
         }
@@ -170,7 +177,21 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
   Run run{watch, StepInfo{}, state, times.back()};
   run.info.t = times.front();
   const double rtol = options.rtol, atol = options.atol;
-  switch (options.stepper) {
+  // `auto` measures the stiffness at the start and runs one of the others.
+  StepperKind kind = options.stepper;
+  StiffStats stiff;
+  std::string choice;
+  std::optional<AutoChoice> picked;
+  AutoReport report;
+  if (kind == StepperKind::automatic) {
+    picked = choose_stepper(system, state, times, options, &run.info.jvp);
+    kind = picked->kind;  // dopri5, or automatic = AutoStepper
+    choice = picked->reason;
+    ++stiff.spectral_estimates;
+    stiff.spectral_radius_first = stiff.spectral_radius_last = stiff.spectral_radius_max =
+        picked->estimate.stiffness;
+  }
+  switch (kind) {
     case StepperKind::euler:
       run_fixed(system, odeint::euler<Matrix, double, Matrix, double, Algebra>(), state, times,
                 options.step, run);
@@ -199,9 +220,33 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
                        odeint::runge_kutta_fehlberg78<Matrix, double, Matrix, double, Algebra>()),
                    state, times, options, run);
       break;
+    case StepperKind::rkc:
+      run_adaptive(system, RkcStepper<System>(system, options, &stiff, &run.info.jvp), state, times,
+                   options, run);
+      break;
+    case StepperKind::rosenbrock:
+      run_adaptive(system, RosenbrockStepper<System>(system, options, &stiff, &run.info.jvp), state,
+                   times, options, run);
+      break;
+    case StepperKind::automatic:
+      run_adaptive(system,
+                   AutoStepper<System>(system, options, picked->estimate, &stiff, &run.info.jvp, &report),
+                   state, times, options, run);
+      break;
   }
 
   Summary summary;
+  summary.stepper_used = to_string(kind);
+  if (kind == StepperKind::rosenbrock)
+    summary.stepper_used += RosenbrockStepper<System>::uses_dense(state.size(), options)
+                                ? " (dense Jacobian)"
+                                : " (GMRES)";
+  if (kind == StepperKind::automatic) {
+    summary.stepper_used = report.used;
+    choice += report.switches ? "; " + report.log : "; found no stiff phase";
+  }
+  summary.stepper_choice = choice;
+  summary.stiff = stiff;
   summary.last = run.info;
   summary.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - run.start).count();

@@ -15,6 +15,11 @@ enum class StepperKind {
   dopri5,       ///< Dormand-Prince 5(4), adaptive, FSAL
   cash_karp54,  ///< Cash-Karp 5(4), adaptive
   fehlberg78,   ///< Runge-Kutta-Fehlberg 7(8), adaptive
+  // Steppers for stiff phases (docs/steppers.md). They need the system's
+  // Jacobian-vector product (FactorFlow, GramFlow; finite differences otherwise).
+  rkc,          ///< Runge-Kutta-Chebyshev 2, stabilized explicit, adaptive (integrate/rkc.hpp)
+  rosenbrock,   ///< Rosenbrock-W ROS34PW2 3(2), linearly implicit, L-stable (integrate/rosenbrock.hpp)
+  automatic,    ///< config name "auto": dopri5, rkc or rosenbrock by size and stiffness (integrate/auto_stepper.hpp)
 };
 
 /// Every stepper with its config name, in a fixed order.
@@ -23,7 +28,43 @@ std::string to_string(StepperKind kind);
 std::optional<StepperKind> stepper_from_string(const std::string& name);
 bool is_adaptive(StepperKind kind);
 /// The classical order of the (fixed-step) method: 1 for Euler, 4 for RK4, ...
+/// (0 for automatic, which is not one method).
 int order(StepperKind kind);
+
+/// Options of the stiff steppers (rkc, rosenbrock, auto); the defaults are
+/// justified in docs/steppers.md.
+struct StiffOptions {
+  /// rosenbrock: states with at most this many entries assemble a dense
+  /// Jacobian from that many Jacobian-vector products and factor it (LU);
+  /// larger states solve matrix-free with GMRES.
+  std::int64_t dense_max_size = 200;
+  /// rosenbrock, dense: reuse an assembled Jacobian for at most this many
+  /// steps (ROS34PW2 is a W-method: its order holds with any matrix in place
+  /// of the Jacobian); a rejected step with an old Jacobian rebuilds it.
+  /// Measured: ages 1, 5, 20, 100 give the same step counts on the flows
+  /// here while the assembly cost falls ~n / age per step (docs/steppers.md).
+  int jacobian_max_age = 50;
+  /// rosenbrock, Krylov: stop GMRES when the residual, in the error-weighted
+  /// RMS norm of the step control, is below this fraction of the tolerance.
+  double krylov_tolerance = 0.02;
+  /// rosenbrock, Krylov: GMRES restart length and iteration budget per solve.
+  int krylov_restart = 60;
+  int krylov_max_iterations = 600;
+  /// rkc: the most stages per step (the stable step grows like stages^2).
+  int rkc_max_stages = 400;
+  /// rkc: re-estimate the spectral radius every this many accepted steps
+  /// (and after every rejected step).
+  int rkc_refresh_steps = 25;
+  /// Jacobian-vector products per spectral-radius estimate (Lanczos steps
+  /// for symmetric Jacobians, power iterations otherwise).
+  int spectral_iterations = 20;
+  /// auto: stiffness threshold. If the horizon needs fewer than this many
+  /// explicit steps for stability alone (T rho / 3.3 with rho the spectral
+  /// radius of J at the start), auto uses plain dopri5.
+  double auto_explicit_steps = 2000.0;
+
+  std::string validate() const;
+};
 
 struct IntegrateOptions {
   StepperKind stepper = StepperKind::dopri5;
@@ -33,6 +74,8 @@ struct IntegrateOptions {
   double step = 1e-3;
   /// Adaptive steppers: the largest step allowed (0 = no limit).
   double max_step = 0.0;
+  /// rkc, rosenbrock, auto only.
+  StiffOptions stiff;
 
   /// Empty if valid, else a message naming the violated condition.
   std::string validate() const;
@@ -45,6 +88,22 @@ struct StepInfo {
   std::uint64_t steps = 0;      ///< accepted steps
   std::uint64_t rejected = 0;   ///< rejected trial steps (adaptive only)
   std::uint64_t rhs = 0;        ///< right-hand-side evaluations
+  std::uint64_t jvp = 0;        ///< Jacobian-vector products (stiff steppers only)
+};
+
+/// What the stiff steppers did (all zero for the explicit Runge-Kutta ones).
+struct StiffStats {
+  std::uint64_t spectral_estimates = 0;  ///< Lanczos / power-iteration runs
+  double spectral_radius_first = 0.0;    ///< estimates of -lambda_min(J) = lambda_max(H) ...
+  double spectral_radius_last = 0.0;
+  double spectral_radius_max = 0.0;
+  std::uint64_t stages_total = 0;        ///< rkc: stages over accepted and rejected steps
+  int stages_max = 0;                    ///< rkc: the most stages in one step
+  std::uint64_t jacobians = 0;           ///< rosenbrock: dense Jacobians assembled
+  std::uint64_t factorizations = 0;      ///< rosenbrock: LU factorizations of I - gamma h J
+  std::uint64_t linear_solves = 0;       ///< rosenbrock: stage solves
+  std::uint64_t krylov_iterations = 0;   ///< rosenbrock: GMRES iterations (one JVP each)
+  std::uint64_t krylov_failures = 0;     ///< rosenbrock: solves that missed the tolerance (step retried smaller)
 };
 
 enum class Termination {
@@ -64,6 +123,12 @@ struct Summary {
   std::string message;
   StepInfo last;               ///< the state the run stopped at
   double wall_seconds = 0.0;
+  /// The method that ran ("dopri5", "rkc", "rosenbrock (dense Jacobian)", ...);
+  /// for "auto", the one it picked.
+  std::string stepper_used;
+  /// "auto" only: why it picked stepper_used (the measured numbers).
+  std::string stepper_choice;
+  StiffStats stiff;
   bool ok() const {
     return termination == Termination::completed || termination == Termination::target_reached;
   }

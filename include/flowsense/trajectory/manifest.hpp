@@ -10,7 +10,9 @@
 
 namespace flowsense {
 
-/// {"termination", "message", "t", "steps", "rejected", "rhs_evaluations", "wall_seconds"}.
+/// {"termination", "message", "t", "steps", "rejected", "rhs_evaluations", "wall_seconds",
+///  "stepper_used"}, plus "stepper_choice" (stepper auto: what it picked and why) and
+/// "jacobian_vector_products" with a "stiff" object of StiffStats for the stiff steppers.
 nlohmann::json to_json(const Summary& summary);
 
 /// {"flowsense_version", "created_utc"} plus `fields`.

@@ -1,0 +1,269 @@
+#pragma once
+// `stepper: auto` — pick a stepper from the state size and the measured
+// stiffness at the start, and say why (Summary::stepper_choice, which the
+// manifest records).
+//
+// At the start (choose_stepper), from the state size and the stiffness:
+//   rho      = the spectral radius max |lambda(J(x0))| (spectral_radius.hpp,
+//              ~10-20 Jacobian-vector products). Not only the stable part
+//              -lambda_min: from a small start the Hessian is dominated by
+//              2c (I (x) A*(A(UU^T) - b)) ~ -2c (I (x) A*(b)), whose negative
+//              eigenvalues (growth, +|lambda| in J) have the size that the
+//              stable ones reach once U has grown (full observation:
+//              lambda_max(-J) ~ 1 at a norm-1 start, ~300 later, while the
+//              spectral radius is ~200 from the start);
+//   N_expl   = (t_end - t0) rho / 3.3, the steps an explicit Runge-Kutta
+//              method would need for stability alone over the horizon
+//              (dopri5's real stability interval is about [-3.3, 0]);
+//   K        = the number of observation intervals (every stepper lands on
+//              each observation time, so no run takes fewer than K steps).
+// If N_expl <= max(stiff.auto_explicit_steps, K) the run cannot be stiff
+// over its horizon: plain dopri5, whose order 5 is cheapest at tight
+// tolerances (bit for bit the dopri5 run). Otherwise AutoStepper below.
+//
+// Why not a stiff method from the start: these flows are stiff only in
+// phases. Measured at Example 1.1 size (docs/steppers.md), the first
+// ~0.5 time units from a norm-1 start, and the collapse from a norm-1e3
+// start, are fast transients in which the solution itself moves at the
+// rate lambda_max(H): there dopri5 is limited by accuracy, not stability,
+// and its order 5 takes 10-20x fewer evaluations than a third-order
+// Rosenbrock or second-order RKC step at rtol 1e-8. Once the flow settles,
+// lambda_max(H) ~ 330 stays while the solution barely moves, and dopri5's
+// ~100 steps per unit time are pure stability cost, which L-stable
+// Rosenbrock steps do not pay.
+//
+// AutoStepper switches between the two, LSODA-like, on measured numbers:
+//  - explicit -> stiff: every `check` accepted dopri5 steps, estimate rho at
+//    the current state; if the largest accepted step of the window has
+//    h rho >= 1 (dopri5's steps are at their stability bound: its step
+//    control keeps h rho near 1-1.5 when stability limits it), switch to
+//    rosenbrock (dense Jacobian up to stiff.dense_max_size entries, GMRES
+//    above), starting from the current step;
+//  - stiff -> explicit: every `check` accepted Rosenbrock steps, compare
+//    its evaluations (right-hand sides + Jacobian-vector products) per unit
+//    time over the window with the least dopri5 could spend, 7 rho / 1.5
+//    (7 evaluations per step at h <= 1.5 / rho); if it spends more, switch
+//    back, and wait twice as long as last time before trying stiff again.
+// Every switch is logged (time and numbers) in Summary::stepper_choice.
+//
+// Also: a dopri5 step that produces a non-finite state (odeint's error
+// check accepts NaN) is rejected and retried with h / 10 here, so that a
+// too-large first step at a huge initialization is survivable.
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <optional>
+
+#include "flowsense/core/types.hpp"
+#include "flowsense/integrate/detail/odeint_eigen.hpp"
+#include "flowsense/integrate/rosenbrock.hpp"
+#include "flowsense/integrate/spectral_radius.hpp"
+#include "flowsense/integrate/stepper.hpp"
+
+namespace flowsense {
+
+struct AutoChoice {
+  /// dopri5 (not stiff over the horizon) or automatic (run AutoStepper).
+  StepperKind kind = StepperKind::dopri5;
+  std::string reason;          ///< one line with the numbers
+  SpectralEstimate estimate;   ///< the stiffness measured at the start
+  double explicit_steps = 0;   ///< N_expl = T rho / 3.3
+};
+
+/// dopri5's stability interval on the negative real axis, [-3.3, 0].
+inline constexpr double explicit_stability_limit = 3.3;
+
+template <class System>
+AutoChoice choose_stepper(System& system, const Matrix& x0, const std::vector<double>& times,
+                          const IntegrateOptions& options, std::uint64_t* jvp_counter = nullptr) {
+  AutoChoice choice;
+  choice.estimate = estimate_stiffness(system, x0, options.stiff.spectral_iterations, jvp_counter);
+  const double rho = choice.estimate.spectral_radius;
+  const double horizon = times.back() - times.front();
+  const auto intervals = static_cast<double>(times.size() > 1 ? times.size() - 1 : 1);
+  choice.explicit_steps = horizon * rho / explicit_stability_limit;
+  const Index n = x0.size();
+  const bool dense = RosenbrockStepper<System>::uses_dense(n, options);
+
+  std::ostringstream why;
+  why.precision(3);
+  why << "spectral radius of J ~ " << rho << " at t0 (" << choice.estimate.products
+      << " Jacobian-vector products), so an explicit stepper needs ~" << choice.explicit_steps
+      << " steps for stability over T = " << horizon << " (T rho / 3.3)";
+  const double threshold = std::max(options.stiff.auto_explicit_steps, intervals);
+  if (!(choice.explicit_steps > threshold)) {
+    choice.kind = StepperKind::dopri5;
+    why << " <= " << threshold << " (max of stiff.auto_explicit_steps and the " << intervals
+        << " observation intervals): not stiff, dopri5";
+  } else {
+    choice.kind = StepperKind::automatic;
+    why << " > " << threshold << ": may be stiff; dopri5, switching to rosenbrock with "
+        << (dense ? "a dense Jacobian" : "GMRES") << " (state size " << n
+        << (dense ? " <= " : " > ") << "stiff.dense_max_size = " << options.stiff.dense_max_size
+        << ") in stiff phases";
+  }
+  choice.reason = why.str();
+  return choice;
+}
+
+/// What AutoStepper did, for the Summary.
+struct AutoReport {
+  std::string used;  ///< "dopri5 + rosenbrock (GMRES)", or "dopri5" if it never switched
+  std::string log;   ///< the switches, with times and the numbers behind them
+  int switches = 0;
+};
+
+template <class System>
+class AutoStepper {
+public:
+  /// Accepted steps between stiffness checks.
+  static constexpr int check = 20;
+
+  AutoStepper(System& system, const IntegrateOptions& options, const SpectralEstimate& start,
+              StiffStats* stats, std::uint64_t* jvp_counter, AutoReport* report)
+      : system_(&system), options_(options), stats_(stats), jvp_(jvp_counter), report_(report),
+        dopri_(boost::numeric::odeint::make_controlled(options.atol, options.rtol, Dopri5())),
+        stiff_(system, options, stats, jvp_counter), warm_(start.vector), rho_(start.stiffness) {
+    if (report_) report_->used = "dopri5";
+  }
+
+  template <class Rhs>
+  boost::numeric::odeint::controlled_step_result try_step(Rhs& rhs, Matrix& x, double& t,
+                                                          double& dt) {
+    using boost::numeric::odeint::fail;
+    using boost::numeric::odeint::success;
+    auto counted = [&](const Matrix& a, Matrix& b, double tt) {
+      ++evaluations_;
+      rhs(a, b, tt);
+    };
+    const double h = dt;
+    if (!stiff_mode_) {
+      const Matrix before = x;
+      const double t_before = t;
+      const auto result = dopri_.try_step(counted, x, t, dt);
+      if (result == success && !x.allFinite()) {
+        x = before;
+        t = t_before;
+        dt = 0.1 * h;
+        dopri_.reset();
+        reason_ = "dopri5 produced a non-finite state";
+        return fail;
+      }
+      if (result != success) {
+        reason_ = "dopri5: the flow is too stiff for an explicit stepper at rtol = " +
+                  std::to_string(options_.rtol);
+        return result;
+      }
+      window_h_ = std::max(window_h_, h);
+      if (++window_steps_ >= wait_) {
+        // Skip the estimate while the steps are far below the last known
+        // stability bound (accuracy-limited), but re-measure every tenth
+        // window in case rho has grown.
+        if (window_h_ * rho_ >= 0.25 || ++skipped_ >= 10) {
+          skipped_ = 0;
+          estimate(x);
+        }
+        if (window_h_ * rho_ >= 1.0) {
+          std::ostringstream m;
+          m.precision(3);
+          m << "t = " << t << ": dopri5 -> rosenbrock (dopri5 steps up to " << window_h_
+            << " at rho ~ " << rho_ << ": h rho = " << window_h_ * rho_ << " >= 1, stability-bound)";
+          log(m.str());
+          stiff_mode_ = true;
+          stiff_.invalidate_jacobian();
+          if (report_)
+            report_->used = std::string("dopri5 + rosenbrock") +
+                            (RosenbrockStepper<System>::uses_dense(x.size(), options_) ? " (dense Jacobian)"
+                                                                                        : " (GMRES)");
+        }
+        start_window(t);
+      }
+      return success;
+    }
+
+    const auto result = stiff_.try_step(counted, x, t, dt);
+    if (result != success) {
+      reason_ = stiff_.failure_reason();
+      return result;
+    }
+    if (++window_steps_ >= check) {
+      estimate(x);
+      const double spent = static_cast<double>(evaluations_ + jvps() - window_evaluations_) /
+                           std::max(t - window_t_, 1e-300);
+      const double explicit_cost = 7.0 * rho_ / 1.5;
+      if (spent > explicit_cost) {
+        std::ostringstream m;
+        m.precision(3);
+        m << "t = " << t << ": rosenbrock -> dopri5 (rosenbrock spent " << spent
+          << " evaluations per unit time > 7 rho / 1.5 = " << explicit_cost << ")";
+        log(m.str());
+        stiff_mode_ = false;
+        dopri_.reset();
+        backoff_ *= 2;
+      }
+      start_window(t);
+    }
+    return success;
+  }
+
+  std::string failure_reason() const { return reason_; }
+
+private:
+  using Dopri5 = boost::numeric::odeint::runge_kutta_dopri5<Matrix, double, Matrix, double,
+                                                            boost::numeric::odeint::vector_space_algebra>;
+  using ControlledDopri5 = decltype(boost::numeric::odeint::make_controlled(0.0, 0.0, Dopri5()));
+
+  std::uint64_t jvps() const { return jvp_ ? *jvp_ : 0; }
+
+  void start_window(double t) {
+    window_steps_ = 0;
+    window_h_ = 0;
+    window_t_ = t;
+    window_evaluations_ = evaluations_ + jvps();
+    wait_ = stiff_mode_ ? check : check * backoff_;
+  }
+
+  void estimate(const Matrix& x) {
+    const SpectralEstimate est =
+        estimate_stiffness(*system_, x, options_.stiff.spectral_iterations, jvp_, warm_.size() ? &warm_ : nullptr);
+    if (std::isfinite(est.stiffness)) rho_ = est.stiffness;
+    warm_ = est.vector;
+    if (stats_) {
+      ++stats_->spectral_estimates;
+      stats_->spectral_radius_last = rho_;
+      stats_->spectral_radius_max = std::max(stats_->spectral_radius_max, rho_);
+    }
+  }
+
+  void log(const std::string& line) {
+    if (!report_) return;
+    ++report_->switches;
+    if (report_->switches <= 8) report_->log += (report_->log.empty() ? "" : "; ") + line;
+    else if (report_->switches == 9) report_->log += "; ... (later switches not listed)";
+  }
+
+  System* system_;
+  IntegrateOptions options_;
+  StiffStats* stats_;
+  std::uint64_t* jvp_;
+  AutoReport* report_;
+  ControlledDopri5 dopri_;
+  RosenbrockStepper<System> stiff_;
+  Matrix warm_;
+  double rho_ = 0;
+  bool stiff_mode_ = false;
+  std::uint64_t evaluations_ = 0;
+  // The current window between checks.
+  int window_steps_ = 0;
+  int wait_ = check;
+  int backoff_ = 1;
+  int skipped_ = 0;
+  double window_h_ = 0;
+  double window_t_ = 0;
+  std::uint64_t window_evaluations_ = 0;
+  std::string reason_;
+};
+
+}  // namespace flowsense
