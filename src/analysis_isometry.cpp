@@ -95,8 +95,11 @@ SearchResult search_from(const SensingOperator& op, Matrix X, Index k, bool mini
   const Index n = k * (k + 1) / 2;
   // Phase 1 only finds the basin when the exact phase 2 follows.
   const double tol1 = n <= o.core_limit ? std::max(o.tol, 1e-6) : o.tol;
+  // Small cores get the (stronger) Grassmann polish: phase 1 then only
+  // needs to pick a basin.
+  const int phase1 = n <= o.polish_limit ? std::min(o.max_iterations, 40) : o.max_iterations;
   int slow = 0;
-  for (int it = 0; it < o.max_iterations; ++it) {
+  for (int it = 0; it < phase1; ++it) {
     Matrix NX;
     op.adjoint(a, NX);
     Matrix G = 2.0 * (NX - q * X);  // gradient of q on the sphere

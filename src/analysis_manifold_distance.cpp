@@ -24,7 +24,7 @@ struct KSolve {
 
 /// Solve K(V) delta = rhs, K(V) = Dg(V) Dg(V)* (licq.hpp).
 KSolve solve_k(const SensingOperator& op, const Matrix& V, const Vector& rhs,
-               const ProjectionOptions& o) {
+               const ProjectionOptions& o, double cg_tol) {
   const Index m = op.measurements();
   const Matrix X = V * V.transpose();
   const SymmetricOperator K = licq_operator_from_gram(op, X);
@@ -45,7 +45,7 @@ KSolve solve_k(const SensingOperator& op, const Matrix& V, const Vector& rhs,
   const int max_it = o.cg_max_iterations > 0 ? o.cg_max_iterations : static_cast<int>(10 * m);
   Vector x = Vector::Zero(m), r = rhs, p = r, Kp;
   double rr = r.squaredNorm();
-  const double target = o.cg_tol * o.cg_tol * rhs.squaredNorm();
+  const double target = cg_tol * cg_tol * rhs.squaredNorm();
   for (int it = 0; it < max_it && rr > target; ++it) {
     K(p, Kp);
     const double pKp = p.dot(Kp);
@@ -71,6 +71,42 @@ KSolve solve_k(const SensingOperator& op, const Matrix& V, const Vector& rhs,
   return out;
 }
 
+/// argmin over t in (0, 1] of ||r - t a + t^2 q||^2 (see gauss_newton).
+double exact_step(const Vector& r, const Matrix& step, const Matrix& V, const SensingOperator& op) {
+  Matrix DV;
+  DV.noalias() = step * V.transpose();
+  Vector a, q;
+  op.apply(DV + DV.transpose(), a);
+  Matrix DD;
+  DD.noalias() = step * step.transpose();
+  op.apply(DD, q);
+  const double rr = r.squaredNorm(), ra = r.dot(a), rq = r.dot(q), aa = a.squaredNorm(),
+               aq = a.dot(q), qq = q.squaredNorm();
+  auto phi = [&](double t) {
+    return rr - 2 * t * ra + t * t * (aa + 2 * rq) - 2 * t * t * t * aq + t * t * t * t * qq;
+  };
+  // Grid, then golden-section refinement around the best grid point.
+  const int n = 64;
+  int best = n;
+  double fbest = phi(1.0);
+  for (int i = 1; i < n; ++i) {
+    const double f = phi(static_cast<double>(i) / n);
+    if (f < fbest) {
+      fbest = f;
+      best = i;
+    }
+  }
+  double lo = std::max(0.0, (best - 1.0) / n), hi = std::min(1.0, (best + 1.0) / n);
+  const double g = 0.5 * (std::sqrt(5.0) - 1.0);
+  for (int it = 0; it < 40; ++it) {
+    const double x1 = hi - g * (hi - lo), x2 = lo + g * (hi - lo);
+    if (phi(x1) < phi(x2)) hi = x2;
+    else lo = x1;
+  }
+  const double t = 0.5 * (lo + hi);
+  return phi(t) < fbest ? t : static_cast<double>(best) / n;
+}
+
 double residual_scale(const SensingLoss& loss, const Vector& r) {
   // ||A(VV^T)|| = ||r + b||.
   return std::max(loss.data().norm(), (r + loss.data()).norm());
@@ -91,14 +127,25 @@ Matrix gauss_newton(const SensingLoss& loss, Matrix V, const ProjectionOptions& 
       converged = true;
       break;
     }
-    KSolve ks = solve_k(op, V, 0.5 * r, o);
+    // Inexact Newton: a CG solve to a relative accuracy ~ the relative
+    // residual keeps the quadratic convergence (any CG iterate delta still
+    // gives a step A*(delta) V in the range of Dg*, i.e. normal to the
+    // constraint set's tangent space).
+    const double rel = rn / residual_scale(loss, r);
+    const double forcing = o.inexact_newton ? std::max(o.cg_tol, std::min(0.1, rel)) : o.cg_tol;
+    KSolve ks = solve_k(op, V, 0.5 * r, o, forcing);
     if (!ks.ok) {
       message = ks.message;
       break;
     }
     Matrix step;
     op.adjoint_times(ks.delta, V, step);
-    double t = 1.0;
+    // The residual along the step is an exact quadratic in t:
+    //   r(V - t D) = r - t a + t^2 q,  a = A(D V^T + V D^T),  q = A(D D^T),
+    // so the best t in (0, 1] is found from scalars (far from the constraint
+    // set the full Gauss-Newton step overshoots; this keeps the iteration count
+    // low). The true residual then decides, with halving as a fallback.
+    double t = exact_step(r, step, V, op);
     bool accepted = false;
     for (int half = 0; half < 40; ++half, t *= 0.5) {
       Matrix Vt = V - t * step;
@@ -171,7 +218,7 @@ ConstraintProjection project_onto_constraint(const SensingLoss& loss, const Matr
   for (int k = 0; k < options.refine_steps; ++k) {
     const Matrix& V = out.point;
     const Matrix E = U - V;
-    KSolve ks = solve_k(op, V, dg_apply(op, V, E), options);
+    KSolve ks = solve_k(op, V, dg_apply(op, V, E), options, std::max(options.cg_tol, 1e-10));
     if (!ks.ok) break;
     Matrix normal;
     op.adjoint_times(ks.delta, V, normal);

@@ -55,8 +55,43 @@ EigenResult dense_eigs(const SymmetricOperator& op, Index n, Index nev, EigenEnd
   return result;
 }
 
+EigenResult lanczos_largest(const SymmetricOperator& op, Index n, Index nev, const EigenOptions& options);
+
+/// The smallest eigenpairs as the largest of sigma I - S, sigma >= lambda_max(S).
+/// The Krylov spaces are the same as for SmallestAlge, but Spectra's stopping
+/// rule (residual <= tol * max(eps^(2/3), |ritz value|)) then measures the
+/// residual against sigma ~ ||S||, the scale at which eigenvalues near zero
+/// are determined at all; with SmallestAlge a zero eigenvalue would have to
+/// converge to an absolute 1e-23 and never would.
+EigenResult lanczos_smallest(const SymmetricOperator& op, Index n, Index nev, const EigenOptions& options) {
+  EigenOptions rough = options;
+  rough.tol = std::max(options.tol, 1e-6);
+  EigenResult top = lanczos_largest(op, n, 1, rough);
+  if (top.values.size() == 0) {
+    top.message = "could not bound the spectrum from above: " + top.message;
+    top.converged = false;
+    return top;
+  }
+  const double lmax = top.values[0];
+  const double sigma = lmax + 1e-3 * std::abs(lmax) + 1e-300;
+  const SymmetricOperator shifted = [&](const Vector& x, Vector& y) {
+    op(x, y);
+    y = sigma * x - y;
+  };
+  EigenResult r = lanczos_largest(shifted, n, nev, options);
+  r.applications += top.applications;
+  r.values = (sigma - r.values.array()).matrix();  // ascending
+  return r;
+}
+
 EigenResult lanczos_eigs(const SymmetricOperator& op, Index n, Index nev, EigenEnd end,
                          const EigenOptions& options) {
+  if (end == EigenEnd::smallest) return lanczos_smallest(op, n, nev, options);
+  return lanczos_largest(op, n, nev, options);
+}
+
+EigenResult lanczos_largest(const SymmetricOperator& op, Index n, Index nev, const EigenOptions& options) {
+  const EigenEnd end = EigenEnd::largest;
   EigenResult result;
   result.method = "lanczos";
   Index ncv = options.ncv > 0 ? options.ncv : std::max<Index>(2 * nev + 1, 30);
@@ -71,8 +106,7 @@ EigenResult lanczos_eigs(const SymmetricOperator& op, Index n, Index nev, EigenE
   Vector start(n);
   for (Index i = 0; i < n; ++i) start[i] = rng.uniform() - 0.5;
   solver.init(start.data());
-  const auto rule = end == EigenEnd::largest ? Spectra::SortRule::LargestAlge
-                                             : Spectra::SortRule::SmallestAlge;
+  const auto rule = Spectra::SortRule::LargestAlge;
   solver.compute(rule, options.max_restarts, options.tol, rule);
   result.applications = sop.applications();
   if (solver.info() != Spectra::CompInfo::Successful) {

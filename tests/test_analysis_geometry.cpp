@@ -118,12 +118,19 @@ TEST_CASE("dist(U, M_b): CG and dense solves of K give the same projection", "[t
   ProjectionOptions dense, cg;
   dense.refine_steps = cg.refine_steps = 0;
   cg.dense_limit = 0;
+  cg.inexact_newton = false;  // exact solves: the same Gauss-Newton path as the dense solve
   const ConstraintProjection a = project_onto_constraint(loss, U, dense);
   const ConstraintProjection b = project_onto_constraint(loss, U, cg);
   REQUIRE(a.converged);
   REQUIRE(b.converged);
   CHECK((a.point - b.point).norm() < 1e-8 * a.point.norm());
   CHECK(a.path_length >= a.displacement * (1 - 1e-12));
+  // Inexact CG (the default for large m) reaches another point of the constraint set.
+  ProjectionOptions inexact = cg;
+  inexact.inexact_newton = true;
+  const ConstraintProjection e = project_onto_constraint(loss, U, inexact);
+  REQUIRE(e.converged);
+  CHECK(e.residual <= 1e-10 * s.problem.b.norm());
   // Gauss-Newton keeps the row space: U = L R^T of rank 5 stays rank 5
   // (rank 5 leaves 7*5 - 10 = 25 >= m = 24 directions, so LICQ can hold).
   const Matrix U5 = s.factor * random_orthogonal(7, rng) + 0.05 * rng.normal_matrix(7, 5) * rng.normal_matrix(5, 7) / 7.0;

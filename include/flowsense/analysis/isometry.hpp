@@ -50,7 +50,9 @@ namespace flowsense {
 struct IsometryOptions {
   int random_starts = 8;        ///< random starts per search direction (>= 0)
   int spectral_starts = 2;      ///< starts from eigenvectors of A*A (>= 0)
-  int max_iterations = 400;     ///< projected-gradient iterations per start (>= 1)
+  /// Projected-gradient iterations per start (>= 1); at most 40 when the
+  /// Grassmann polish follows (k(k+1)/2 <= polish_limit).
+  int max_iterations = 400;
   double tol = 1e-10;           ///< stop when the relative improvement per iteration is below tol
   std::uint64_t seed = 0;
   EigenOptions eigen;           ///< for the spectral starts

@@ -41,8 +41,18 @@ struct ProjectionOptions {
   int max_iterations = 60;      ///< Gauss-Newton iterations (>= 1)
   /// Converged when ||A(VV^T) - b|| <= residual_tol * max(||b||, ||A(VV^T)||).
   double residual_tol = 1e-12;
-  Index dense_limit = 600;      ///< solve K delta = g densely when m <= dense_limit, else by CG
-  double cg_tol = 1e-13;        ///< CG: relative residual of K delta = g
+  /// Solve K delta = g densely (form K: m applications of K, then Cholesky)
+  /// when m <= dense_limit, else by matrix-free CG. Dense is robust; CG pays
+  /// only for large m with a well-conditioned K (sigma_1/sigma_m of Dg small).
+  Index dense_limit = 1200;
+  /// CG: the tightest relative residual of K delta = g. Each Gauss-Newton
+  /// step solves only to max(cg_tol, min(0.1, relative constraint residual))
+  /// (inexact Newton, still quadratic); tangent refinements to max(cg_tol, 1e-10).
+  double cg_tol = 1e-13;
+  /// CG only: solve each Gauss-Newton system to the forcing tolerance above
+  /// (true) or always to cg_tol (false: the same path as the dense solve,
+  /// slower). Inexact steps reach a different point of the constraint set.
+  bool inexact_newton = true;
   int cg_max_iterations = 0;    ///< CG: 0 = 10 m
   int refine_steps = 8;         ///< tangent refinements of the end point (>= 0)
 

@@ -9,8 +9,11 @@
 // is exact to rounding; large ones go to Spectra's SymEigsSolver (implicitly
 // restarted Lanczos), which never forms the matrix. Lanczos Ritz values lie
 // inside the spectrum: a "largest" Ritz value is <= the true largest
-// eigenvalue and a "smallest" one >= the true smallest, and Spectra stops when
-// each residual estimate is below tol * max(eps^(2/3), |lambda|).
+// eigenvalue and a "smallest" one >= the true smallest. Spectra stops when
+// each residual estimate is below tol * max(eps^(2/3), |lambda|); the
+// smallest end is computed as the largest of sigma I - S (sigma just above
+// lambda_max(S)), so there the residual is measured against ||S|| rather than
+// against an eigenvalue that may be zero.
 //
 // Numerical outcomes are a status (converged = false with a message), never
 // an exception; bad arguments (nev outside 1..n) throw std::invalid_argument.
