@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -42,6 +43,13 @@ Matrix load_matrix(const Fields& f, const std::string& key, const std::string& b
   } catch (const InputError& e) {
     f.fail(key, e.what());
   }
+}
+
+/// A measured quantity in a message: three significant digits are enough.
+std::string short_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
 }
 
 std::int64_t int_in(const Fields& f, const std::string& key, std::int64_t value, std::int64_t lo, std::int64_t hi,
@@ -116,14 +124,14 @@ PlantedConfig parse_planted(const Fields& f, std::optional<Index>& dim, std::uin
     const double asym = (X - X.transpose()).norm(), size = X.norm();
     if (asym > p.symmetry_tol * size)
       f.fail("path", p.path + ": the planted matrix is not symmetric: ||X - X^T||_F / ||X||_F = " +
-                         format_number(asym / size) + " > symmetry_tol = " + format_number(p.symmetry_tol));
+                         short_number(asym / size) + " > symmetry_tol = " + format_number(p.symmetry_tol));
     X = Matrix(0.5 * (X + X.transpose()));  // a temporary: X + X^T into X would alias
     Eigen::SelfAdjointEigenSolver<Matrix> eig(X, Eigen::EigenvaluesOnly);
     const double lo = eig.eigenvalues().minCoeff();
     const double top = eig.eigenvalues().cwiseAbs().maxCoeff();
     if (lo < -p.psd_tol * top)
       f.fail("path", p.path + ": the planted matrix is not positive semidefinite: lambda_min / max|lambda| = " +
-                         format_number(lo / top) + " < -psd_tol = -" + format_number(p.psd_tol));
+                         short_number(lo / top) + " < -psd_tol = -" + format_number(p.psd_tol));
     p.matrix = std::move(X);
   }
   return p;

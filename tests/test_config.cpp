@@ -192,7 +192,7 @@ TEST_CASE("config: unknown names are errors with the allowed ones", "[config]") 
   }
   SECTION("unknown stepper") {
     c["stepper"] = {{"type", "rk5"}};
-    require_bad(c, "stepper.type", {"unknown stepper 'rk5'", "gd, euler, rk4, dopri5, cash_karp54, fehlberg78"});
+    require_bad(c, "stepper.type", {"unknown stepper 'rk5'", "allowed: gd, euler, rk4, dopri5"});
   }
   SECTION("unknown operator") {
     c["operator"] = {{"type", "sparse"}};
