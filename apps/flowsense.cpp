@@ -259,6 +259,8 @@ void show_progress(const RunProgress& p) {
   if (p.gd_step > 0) n += std::snprintf(line + n, sizeof line - n, "  iteration %.0f", p.info.t / p.gd_step);
   n += std::snprintf(line + n, sizeof line - n, "  steps %llu  rhs %llu",
                      static_cast<unsigned long long>(p.info.steps), static_cast<unsigned long long>(p.info.rhs));
+  if (p.info.jvp > 0)
+    n += std::snprintf(line + n, sizeof line - n, "  jvp %llu", static_cast<unsigned long long>(p.info.jvp));
   if (std::isfinite(p.training_error))
     std::snprintf(line + n, sizeof line - n, "  training error %.3g", p.training_error);
   std::fputs(line, stderr);
@@ -308,8 +310,12 @@ int cmd_run(const Options& o) {
       std::snprintf(buf, sizeof buf, "%.*f", it == std::round(it) ? 0 : 1, it);
       r << " (GD iteration " << buf << ")";
     }
-    r << " after " << s.last.steps << " steps, " << s.last.rhs << " right-hand sides, " << sci(s.wall_seconds)
-      << " s\n";
+    r << " after " << s.last.steps << " steps, " << s.last.rhs << " right-hand sides, ";
+    if (s.last.jvp > 0) r << s.last.jvp << " Jacobian-vector products, ";
+    r << sci(s.wall_seconds) << " s\n";
+    if (!s.stepper_used.empty() && s.stepper_used != config.stepper.name())
+      r << "  stepper used: " << s.stepper_used << (s.stepper_choice.empty() ? "" : " (" + s.stepper_choice + ")")
+        << "\n";
     const auto& fin = manifest["final"];
     r << "  final:";
     for (const char* key : {"training_error", "test_error", "rank"})

@@ -232,8 +232,47 @@ void require_learning_rate(const LossConfig& loss, const std::string& because) {
     throw InputError("loss.learning_rate", "missing required field (expected a positive GD learning rate): " + because);
 }
 
+/// The options of the stiff steppers (integrate/stepper.hpp, StiffOptions),
+/// with the ranges of StiffOptions::validate().
+StiffOptions parse_stiff(const Fields& f) {
+  f.allow_only({"dense_max_size", "jacobian_max_age", "krylov_tolerance", "krylov_restart", "krylov_max_iterations",
+                "rkc_max_stages", "rkc_refresh_steps", "spectral_iterations", "auto_explicit_steps"});
+  StiffOptions o;
+  constexpr std::int64_t big = 1'000'000'000;
+  auto count = [&](const std::string& key, std::int64_t fallback, std::int64_t lo, std::int64_t hi) {
+    return int_in(f, key, f.integer(key, fallback), lo, hi,
+                  "[" + std::to_string(lo) + ", " + (hi == big ? std::string("1e9") : std::to_string(hi)) + "]");
+  };
+  o.dense_max_size = count("dense_max_size", o.dense_max_size, 0, std::numeric_limits<std::int64_t>::max() / 2);
+  o.jacobian_max_age = static_cast<int>(count("jacobian_max_age", o.jacobian_max_age, 1, big));
+  o.krylov_tolerance = f.number("krylov_tolerance", o.krylov_tolerance);
+  if (!(o.krylov_tolerance > 0 && o.krylov_tolerance < 1))
+    f.fail("krylov_tolerance", "expected a fraction in (0, 1), got " + format_number(o.krylov_tolerance));
+  o.krylov_restart = static_cast<int>(count("krylov_restart", o.krylov_restart, 2, big));
+  o.krylov_max_iterations = static_cast<int>(count("krylov_max_iterations", o.krylov_max_iterations, 1, big));
+  o.rkc_max_stages = static_cast<int>(count("rkc_max_stages", o.rkc_max_stages, 2, 10000));
+  o.rkc_refresh_steps = static_cast<int>(count("rkc_refresh_steps", o.rkc_refresh_steps, 1, big));
+  o.spectral_iterations = static_cast<int>(count("spectral_iterations", o.spectral_iterations, 2, big));
+  o.auto_explicit_steps = f.number("auto_explicit_steps", o.auto_explicit_steps);
+  f.require_nonnegative("auto_explicit_steps", o.auto_explicit_steps);
+  if (const std::string problem = o.validate(); !problem.empty()) throw InputError(f.path(), problem);
+  return o;
+}
+
+json to_json(const StiffOptions& o) {
+  return {{"dense_max_size", o.dense_max_size},
+          {"jacobian_max_age", o.jacobian_max_age},
+          {"krylov_tolerance", o.krylov_tolerance},
+          {"krylov_restart", o.krylov_restart},
+          {"krylov_max_iterations", o.krylov_max_iterations},
+          {"rkc_max_stages", o.rkc_max_stages},
+          {"rkc_refresh_steps", o.rkc_refresh_steps},
+          {"spectral_iterations", o.spectral_iterations},
+          {"auto_explicit_steps", o.auto_explicit_steps}};
+}
+
 StepperConfig parse_stepper(const Fields& f, const LossConfig& loss) {
-  allow_for_type(f, {{"step"}, {"rtol", "atol", "first_step", "max_step"}});
+  allow_for_type(f, {{"step"}, {"rtol", "atol", "first_step", "max_step", "stiff"}});
   StepperConfig s;
   std::vector<std::string> names = {"gd"};
   for (const auto& [kind, name] : stepper_names()) names.push_back(name);
@@ -253,7 +292,11 @@ StepperConfig parse_stepper(const Fields& f, const LossConfig& loss) {
     f.require_positive("step", s.options.step);
     return s;
   }
-  f.allow_only({"type", "rtol", "atol", "first_step", "max_step"});
+  const bool stiff = s.options.stepper == StepperKind::rkc || s.options.stepper == StepperKind::rosenbrock ||
+                     s.options.stepper == StepperKind::automatic;
+  if (stiff) f.allow_only({"type", "rtol", "atol", "first_step", "max_step", "stiff"});
+  else f.allow_only({"type", "rtol", "atol", "first_step", "max_step"});
+  if (stiff && f.has("stiff")) s.options.stiff = parse_stiff(f.object("stiff"));
   s.options.rtol = f.number("rtol", s.options.rtol);
   if (!(s.options.rtol > 0 && s.options.rtol < 1))
     f.fail("rtol", "expected a relative tolerance in (0, 1), got " + format_number(s.options.rtol));
@@ -270,8 +313,11 @@ json to_json(const StepperConfig& s) {
   if (s.gd) return {{"type", "gd"}};
   const auto& o = s.options;
   if (!is_adaptive(o.stepper)) return {{"type", to_string(o.stepper)}, {"step", o.step}};
-  return {{"type", to_string(o.stepper)}, {"rtol", o.rtol}, {"atol", o.atol}, {"first_step", o.step},
-          {"max_step", o.max_step}};
+  json j = {{"type", to_string(o.stepper)}, {"rtol", o.rtol}, {"atol", o.atol}, {"first_step", o.step},
+            {"max_step", o.max_step}};
+  if (o.stepper == StepperKind::rkc || o.stepper == StepperKind::rosenbrock || o.stepper == StepperKind::automatic)
+    j["stiff"] = to_json(o.stiff);
+  return j;
 }
 
 // ---------------------------------------------------------------- times

@@ -161,15 +161,18 @@ json write_run_outputs(const std::string& dir, const RunConfig& config, const Ru
   // Snapshots first, manifest last: a manifest means the rest is complete.
   json snapshots = json::array();
   const SnapshotKind kind = snapshot_kind(config.observe.snapshots);
-  if (kind != SnapshotKind::none && !tr.snapshots.empty()) {
-    const std::string sub = (fs::path(dir) / "snapshots").string();
-    create_directories(sub);
+  const std::string sub = (fs::path(dir) / "snapshots").string();
+  std::error_code ec;
+  if (fs::is_directory(sub, ec)) {
     // Remove a previous run's snapshots, so the folder holds this run only.
     for (const auto& entry : fs::directory_iterator(sub)) {
       const std::string name = entry.path().filename().string();
       if ((name.rfind("U_", 0) == 0 || name.rfind("X_", 0) == 0) && entry.path().extension() == ".npy")
         fs::remove(entry.path());
     }
+  }
+  if (kind != SnapshotKind::none && !tr.snapshots.empty()) {
+    create_directories(sub);
     const std::size_t n = tr.snapshots.size();
     const auto every = static_cast<std::size_t>(config.observe.snapshot_every);
     const bool has_iteration = tr.has_column("iteration");

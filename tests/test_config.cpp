@@ -216,6 +216,32 @@ TEST_CASE("config: unknown names are errors with the allowed ones", "[config]") 
   }
 }
 
+TEST_CASE("config: the stiff steppers' options", "[config]") {
+  json c = base_config();
+  SECTION("a stiff option out of range") {
+    c["stepper"] = {{"type", "rkc"}, {"stiff", {{"rkc_max_stages", 1}}}};
+    require_bad(c, "stepper.stiff.rkc_max_stages", {"[2, 10000]", "got 1"});
+  }
+  SECTION("an unknown stiff option") {
+    c["stepper"] = {{"type", "rosenbrock"}, {"stiff", {{"dense_max", 10}}}};
+    require_bad(c, "stepper.stiff.dense_max", {"unknown field 'dense_max' in 'stepper.stiff'", "dense_max_size"});
+  }
+  SECTION("stiff options on an explicit stepper") {
+    c["stepper"] = {{"type", "dopri5"}, {"stiff", json::object()}};
+    require_bad(c, "stepper.stiff", {"unknown field 'stiff' in 'stepper'"});
+  }
+  SECTION("stiff options reach the integrator and the resolved config") {
+    c["stepper"] = {{"type", "auto"}, {"stiff", {{"rkc_max_stages", 17}, {"krylov_tolerance", 0.05}}}};
+    const RunConfig rc = parse_config(c, ".");
+    CHECK(build_experiment(rc).options.stiff.rkc_max_stages == 17);
+    const json resolved = to_json(rc);
+    CHECK(resolved["stepper"]["stiff"]["krylov_tolerance"] == 0.05);
+    CHECK(resolved["stepper"]["stiff"]["dense_max_size"] == StiffOptions{}.dense_max_size);
+    CHECK(to_json(parse_config(resolved, ".")) == resolved);
+    CHECK(run(rc).trajectory.summary.ok());
+  }
+}
+
 TEST_CASE("config: bad time grids", "[config]") {
   json c = base_config();
   SECTION("decreasing explicit times") {
