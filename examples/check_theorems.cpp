@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
     near.c = 0.25;
     near.U0 = Un + 0.02 * Rng(23).normal_matrix(dd, rr) / std::sqrt(static_cast<double>(dd * rr));
     near.options = dopri;
-    near.times = log_times(1e-5, quick ? 50.0 : 500.0, 120);
+    near.times = log_times(1e-5, quick ? 50.0 : 20000.0, 160);
     near.description = {{"example", "d = 10, rank(X♮) = 3, m = 27, p = 3, U0 = planted factor + 0.02 noise"},
                         {"operator_seed", 21}, {"planted_seed", 22}, {"noise_seed", 23}};
     run(out, "theorem_3_2_designed", [&] { return check_theorem_3_2(near, t32); });

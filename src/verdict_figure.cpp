@@ -141,8 +141,9 @@ void render_panel(std::ostringstream& svg, const Panel& panel, double y0) {
   const double py0 = y0 + kPanelHeight - kBottom, py1 = y0 + kTop;
   const std::string clip = "clip" + std::to_string(static_cast<int>(y0));
 
+  const std::string title = panel.title.size() <= 80 ? panel.title : panel.title.substr(0, 77) + "...";
   svg << "<text x=\"" << num((px0 + px1) / 2) << "\" y=\"" << num(y0 + 20)
-      << "\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">" << escape(panel.title)
+      << "\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">" << escape(title)
       << "</text>\n";
   svg << "<defs><clipPath id=\"" << clip << "\"><rect x=\"" << num(px0) << "\" y=\"" << num(py1)
       << "\" width=\"" << num(px1 - px0) << "\" height=\"" << num(py0 - py1)

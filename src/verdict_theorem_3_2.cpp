@@ -127,6 +127,8 @@ Verdict check_theorem_3_2(const RunSetup& setup, const Theorem32Options& options
   const Index rk = std::min(rank_X, p);
   const Index range_dim = d * rk - rk * (rk - 1) / 2;  // dim of {sym(Delta U^T)} for rank(U) = rk
   const bool nat_in_Mb = lam[0] <= xi * xi;
+  v.add("sigma_m_Dg_at_U0", licq_margin(*problem.op, U0).sigma_m,
+        "sigma_m(Dg(U0)): the LICQ margin of Assumption 3.1(ii) at the start itself");
   v.add("sigma_m_Dg_at_planted_factor", licq_nat.sigma_m,
         "sigma_m(Dg(U♮)), U♮U♮^T = X♮; U♮ is in M_b exactly when ||X♮|| <= xi^2");
   v.add("range_dim_Dg_at_planted_factor", static_cast<double>(range_dim),
