@@ -1,0 +1,49 @@
+#pragma once
+// A sensing operator stored as one m x D matrix on packed coordinates
+// (core/packed.hpp, D = d(d+1)/2): row i is s vech(A_i), so
+//   A(X)  = M vech(X)          (one matrix-vector product),
+//   A*(y) = unvech(M^T y)      (one more),
+// and <vech(X), vech(Y)> = <X, Y>_F makes the transpose the adjoint.
+// The common base of every operator whose A_i are dense: the Gaussian
+// ensemble (gaussian_operator.hpp) and user-supplied matrices
+// (matrix_operator.hpp). Code that wants the matrix itself (the normal
+// operator Q = M^T M, operator norms) can ask for packed_rows() of any of
+// them through this one type.
+//
+// Memory: 8 m D bytes (m = 4pd, p = 5 gives 80 d^3 bytes: 640 MB at d = 200),
+// which is why structured operators (rank_one_operator.hpp,
+// entry_sampling_operator.hpp) do not derive from this class.
+#include "flowsense/problem/sensing_operator.hpp"
+
+namespace flowsense {
+
+class PackedOperator : public SensingOperator {
+public:
+  Index dim() const override { return d_; }
+  Index measurements() const override { return rows_.rows(); }
+
+  void apply(const Matrix& X, Vector& y) const override;
+  void adjoint(const Vector& y, Matrix& S) const override;
+  using SensingOperator::adjoint;  // keep the allocating adjoint(y)
+
+  /// The m x D matrix whose i-th row is s vech(A_i).
+  const Matrix& packed_rows() const { return rows_; }
+  /// The scale s in A(X)_i = s <A_i, X>.
+  double scale_factor() const { return scale_; }
+  /// The i-th sensing matrix A_i (unscaled, d x d), for references and tests.
+  Matrix sensing_matrix(Index i) const;
+
+protected:
+  /// `rows` are already scaled by `scale`. Throws std::invalid_argument
+  /// (prefixed by `who`) if rows.cols() != D(d) or scale is not positive.
+  /// An rvalue reference, so that a derived class may compute the scale from
+  /// the rows in the same initializer before they are moved from.
+  PackedOperator(const char* who, Index d, Matrix&& rows, double scale);
+
+private:
+  Index d_;
+  double scale_;
+  Matrix rows_;
+};
+
+}  // namespace flowsense
