@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -227,13 +228,25 @@ Verdict check_lemma_c1(const RunSetup& setup, const LemmaC1Options& options) {
                                                   std::make_shared<TrainingErrorMetric>(),
                                                   std::make_shared<SingularValuesMetric>(static_cast<int>(k)),
                                                   std::make_shared<RowSpaceLeakMetric>(setup.U0, options.rank_tol)};
-  Recorder recorder(loss, StateKind::factor, metrics, 0.0, SnapshotKind::factor);
+  Recorder recorder(loss, StateKind::factor, metrics);
+  // Keep only the snapshot a violation needs (the first U(t) whose rank exceeds rank(U0)),
+  // not one per observation: the columns after "t", "training_error" are sigma_1..sigma_k.
+  const Index r0 = numerical_rank(Eigen::JacobiSVD<Matrix>(setup.U0).singularValues(), options.rank_tol);
+  std::optional<Snapshot> witness;
   Matrix U = setup.U0;
   Watch watch;
-  watch.observe = recorder.observer();
+  watch.observe = [&](const Matrix& state, const StepInfo& info) {
+    recorder.record(state, info);
+    if (witness) return;
+    const auto& row = recorder.trajectory().rows.back();
+    const Vector s = Eigen::Map<const Vector>(row.data() + 2, k);
+    if (numerical_rank(s, options.rank_tol) > r0) witness = Snapshot{info.t, state};
+  };
   watch.stop_rules = setup.stop_rules;
   const Summary summary = integrate(flow, U, setup.times, setup.options, watch);
   recorder.finish(summary);
+  Trajectory trajectory = recorder.take();
+  if (witness) trajectory.snapshots.push_back(*witness);
   nlohmann::json js = {{"check", "lemma_c1"},
                        {"d", setup.problem.dim()},
                        {"p", setup.U0.cols()},
@@ -248,8 +261,8 @@ Verdict check_lemma_c1(const RunSetup& setup, const LemmaC1Options& options) {
                        {"observations", setup.times.size()},
                        {"run", to_json(summary)},
                        {"description", setup.description}};
-  Verdict v = lemma_c1_verdict(recorder.trajectory(), setup.U0, options, std::move(js));
-  const auto tr_err = recorder.trajectory().column("training_error");
+  Verdict v = lemma_c1_verdict(trajectory, setup.U0, options, std::move(js));
+  const auto tr_err = trajectory.column("training_error");
   if (!tr_err.empty()) {
     v.add("training_error_start", tr_err.front(), "||A(U0U0^T) - b||^2");
     v.add("training_error_end", tr_err.back(), "at the last observation");
