@@ -3,12 +3,22 @@
 #   bash scripts/run.sh main   install, build (Release) what Example 1.1 needs, run it ->
 #                              results/example_1_1/ (table on stdout, example_1_1.png, CSV, manifest)
 #   bash scripts/run.sh test   install, build everything, run the whole test suite through CTest
+#   bash scripts/run.sh bench [--quick] [run_bench.py options]
+#                              install the peers too (SciPy, SUNDIALS, OpenBLAS), build the
+#                              benchmarks (-DFLOWSENSE_BUILD_BENCH=ON, in BENCH_BUILD_DIR,
+#                              default build-bench), run flowsense and every peer on the same
+#                              files -> results/bench/ (results.csv, summary.csv, manifest.json,
+#                              table.md; the table on stdout). docs/performance.md.
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libboost-dev libeigen3-dev libspectra-dev catch2
           nlohmann-json3-dev python3 python3-numpy python3-matplotlib)
+
+# Only for `bench`: the peers (scipy.integrate, CVODE) and an optimized BLAS for NumPy
+# (Debian's NumPy otherwise runs on the reference BLAS, ~3x slower at these sizes).
+bench_packages=(python3-scipy libsundials-dev libopenblas0-pthread)
 
 install_dependencies() {
   if dpkg -s "${packages[@]}" >/dev/null 2>&1; then
@@ -40,8 +50,18 @@ case "${1:-}" in
     build
     (cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j "${JOBS:-$(nproc)}")
     ;;
+  bench)
+    shift
+    packages+=("${bench_packages[@]}")
+    install_dependencies
+    dir=${BENCH_BUILD_DIR:-build-bench}
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DFLOWSENSE_BUILD_BENCH=ON \
+          -DFLOWSENSE_BUILD_TESTS=OFF -DFLOWSENSE_BUILD_APPS=OFF
+    cmake --build "$dir" -j "${JOBS:-$(nproc)}"
+    /usr/bin/python3 bench/run_bench.py --build "$dir" --out results/bench "$@"
+    ;;
   *)
-    echo "usage: bash scripts/run.sh main|test" >&2
+    echo "usage: bash scripts/run.sh main|test|bench" >&2
     exit 2
     ;;
 esac

@@ -1,0 +1,397 @@
+// The flowsense side of the peer benchmark (issue 5, problems 1-5); driven by
+// bench/run_bench.py, which runs the peers on the same files and prints the
+// table of docs/performance.md.
+//
+//   bench_flows prepare --out DIR [--quick]
+//       writes every problem's data DIR/<problem>/{A,b,U0}.npy and meta.json,
+//       then its tight reference Xref.npy (+ reference.json);
+//   bench_flows run --problem DIR/<problem> --config NAME --repeats N
+//                   --final U.npy --result result.json
+//       integrates the problem with one flowsense configuration N times;
+//   bench_flows configs --problem DIR/<problem>
+//       prints the configurations worth running on that problem;
+//   bench_flows sweep --out DIR --threads N [--quick]
+//       the Example 1.1 sweep (problem 5) through experiment/sweep.hpp.
+//
+// Data layout (shared with every peer): A.npy is the m x D packed operator
+// M (row i = s vech(A_i), vech = upper triangle row by row, off-diagonal
+// entries times sqrt(2), core/packed.hpp), so A(X) = M vech(X) and
+// A*(y) = unvech(M^T y); b.npy has length m; U0.npy is d x p. meta.json holds
+// c (the flow is U' = -2c A*(A(UU^T) - b) U), the horizon T, the GD step h
+// and the rest. Xref.npy is X(T) = U(T)U(T)^T of the tight reference.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "flowsense/core/packed.hpp"
+#include "flowsense/core/random.hpp"
+#include "flowsense/experiment/sweep.hpp"
+#include "flowsense/flow/factor_flow.hpp"
+#include "flowsense/flow/reduced_flow.hpp"
+#include "flowsense/integrate/integrate.hpp"
+#include "flowsense/integrate/stop_rules.hpp"
+#include "flowsense/io/atomic_file.hpp"
+#include "flowsense/io/npy.hpp"
+#include "flowsense/loss/sensing_loss.hpp"
+#include "flowsense/problem/gaussian_operator.hpp"
+#include "flowsense/problem/planted.hpp"
+#include "flowsense/problem/problem.hpp"
+#include "flowsense/version.hpp"
+
+using namespace flowsense;
+using nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  return json::parse(in);
+}
+
+void write_json(const std::string& path, const json& j) { write_file_atomically(path, j.dump(2) + "\n"); }
+
+// ---- problems ------------------------------------------------------------------------
+
+struct ProblemSpec {
+  std::string name, title;
+  Index d, m, p, init_rank;
+  double init_norm;       ///< ||U0||_F (problems 1-3); alpha for problem 4
+  GaussianScale scale;
+  double c;
+  double T;               ///< horizon (problem 1: set by the reference's training-error target)
+  double target_rel = 0;  ///< problem 1: stop at ||A(UU^T) - b||^2 <= target_rel ||b||^2
+  double gd_step;         ///< flow time of one GD iteration
+  long gd_iterations;     ///< the paper's iteration count (0: until the target)
+  double first_step;      ///< first trial step for explicit adaptive steppers
+};
+
+/// Example 1.1 of paper 000 (d = 30, m = 240, unit scale, rank-2 trace-one
+/// X♮, c = 1/4, eta = 1e-4 so h = 8 eta), with the seeds of docs/steppers.md.
+ProblemSpec example_1_1(std::string name, std::string title, Index rank, double norm, double T) {
+  return {std::move(name), std::move(title), 30, 240, 30, rank, norm, GaussianScale::unit,
+          loss_constant::paper000, T, 0.0, gd_step(1e-4, gd_objective_weight::paper000, loss_constant::paper000),
+          T > 0 ? std::lround(T / 8e-4) : 0, norm > 10 ? 1e-9 : 1e-3};
+}
+
+std::vector<ProblemSpec> problem_specs(bool quick) {
+  std::vector<ProblemSpec> v;
+  ProblemSpec p1 = example_1_1("p1_rank2_norm1", "Example 1.1, rank-2 start, norm 1, to training error 1e-10 relative",
+                               2, 1.0, 0.0);
+  p1.target_rel = 1e-10;
+  v.push_back(p1);
+  if (quick) return v;
+  v.push_back(example_1_1("p2_rank30_norm1", "Example 1.1, rank-30 start, norm 1, to t = 80 (1e5 GD iterations)", 30,
+                          1.0, 80.0));
+  v.push_back(example_1_1("p3_rank2_norm1e3", "Example 1.1, rank-2 start, norm 1e3, to t = 80", 2, 1e3, 80.0));
+  v.push_back(example_1_1("p3_rank30_norm1e3", "Example 1.1, rank-30 start, norm 1e3, to t = 80", 30, 1e3, 80.0));
+  // Paper 003, Figure 1 (examples/figures_003.cpp): d = 50, r* = 5, r = 50,
+  // m = 5000, alpha = 1e-3, mu = 0.005, 1e4 GD steps (h = mu, c = 1/2).
+  v.push_back({"p4_003_d50_m5000", "Paper 003, d = 50, m = 5000, r = 50, alpha = 1e-3, to t = 50 (1e4 GD steps of mu = 0.005)",
+               50, 5000, 50, 50, 1e-3, GaussianScale::inv_sqrt_m, loss_constant::paper003, 50.0, 0.0,
+               gd_step(0.005, gd_objective_weight::paper003, loss_constant::paper003), 10000, 1e-3});
+  return v;
+}
+
+json spec_json(const ProblemSpec& s) {
+  return {{"name", s.name}, {"title", s.title}, {"d", s.d}, {"m", s.m}, {"p", s.p}, {"init_rank", s.init_rank},
+          {"init_norm", s.init_norm}, {"scale", s.scale == GaussianScale::unit ? "unit" : "1/sqrt(m)"}, {"c", s.c},
+          {"T", s.T}, {"target_rel", s.target_rel}, {"gd_step", s.gd_step}, {"gd_iterations", s.gd_iterations},
+          {"first_step", s.first_step}};
+}
+
+/// The data of one problem, as every tool reads it.
+struct Data {
+  json meta;
+  Index d = 0, p = 0;
+  double c = 0;
+  std::shared_ptr<const GaussianOperator> op;
+  Vector b;
+  Matrix U0;
+};
+
+Data load(const std::string& dir) {
+  Data data;
+  data.meta = read_json(dir + "/meta.json");
+  data.d = data.meta.at("d").get<Index>();
+  data.c = data.meta.at("c").get<double>();
+  const GaussianScale scale = data.meta.at("scale") == "unit" ? GaussianScale::unit : GaussianScale::inv_sqrt_m;
+  data.op = std::make_shared<GaussianOperator>(data.d, read_npy_matrix(dir + "/A.npy"), scale);
+  const NpyArray b = read_npy(dir + "/b.npy");
+  data.b = Eigen::Map<const Vector>(b.data.data(), static_cast<Index>(b.data.size()));
+  data.U0 = read_npy_matrix(dir + "/U0.npy");
+  data.p = data.U0.cols();
+  return data;
+}
+
+void write_vector(const std::string& path, const Vector& v) {
+  write_npy(path, {v.size()}, std::vector<double>(v.data(), v.data() + v.size()));
+}
+
+/// The tight reference of the flow: fehlberg78 at rtol 1e-13 on the exact
+/// reduced state (reduced_flow.hpp) when U0 is rank deficient. Problem 1
+/// stops at its training-error target, which fixes T for every other tool.
+void prepare_one(const ProblemSpec& spec, const std::string& dir) {
+  create_directories(dir);
+  std::shared_ptr<GaussianOperator> op;
+  Matrix truth;
+  Matrix U0;
+  if (spec.name.rfind("p4", 0) == 0) {
+    op = std::make_shared<GaussianOperator>(spec.d, spec.m, spec.scale, Rng::derive_seed(2023, 1 + 100 * spec.m));
+    const Matrix X = Rng(Rng::derive_seed(2023, 2)).normal_matrix(spec.d, 5);
+    truth = X * X.transpose();
+    U0 = spec.init_norm * Rng(Rng::derive_seed(2023, 3)).normal_matrix(spec.d, spec.p);
+  } else {
+    op = std::make_shared<GaussianOperator>(spec.d, spec.m, spec.scale, 1);
+    truth = planted_trace_one(spec.d, 2, 2);
+    U0 = random_factor(spec.d, spec.p, spec.init_rank, spec.init_norm, 3);
+  }
+  const Problem problem = Problem::noiseless(op, truth);
+  write_npy(dir + "/A.npy", op->packed_rows());
+  write_vector(dir + "/b.npy", problem.b);
+  write_npy(dir + "/U0.npy", U0);
+  write_npy(dir + "/Xtrue.npy", truth);
+
+  SensingLoss loss(problem, spec.c);
+  FactorFlow flow(loss);
+  const ReducedFactor red = reduce_initial_factor(U0, 1e-12);
+  Matrix L = red.L;
+  IntegrateOptions o;
+  o.stepper = StepperKind::fehlberg78;
+  o.rtol = 1e-13;
+  o.atol = 1e-16 * std::max(1.0, spec.init_norm);
+  o.step = spec.init_norm > 10 ? 1e-10 : 1e-4;
+  Watch watch;
+  double T = spec.T;
+  if (spec.target_rel > 0) {
+    watch.stop_rules.push_back(
+        std::make_shared<TrainingErrorBelow>(loss, StateKind::factor, spec.target_rel, true, 1));
+    T = 100.0;  // a bound; the stop rule ends the run
+  }
+  const auto t0 = Clock::now();
+  const Summary s = integrate(flow, L, {0.0, T}, o, watch);
+  const double wall = seconds_since(t0);
+  if (!s.ok()) throw std::runtime_error(spec.name + ": reference run failed: " + s.message);
+  ProblemSpec final_spec = spec;
+  final_spec.T = s.last.t;
+  if (spec.target_rel > 0) final_spec.gd_iterations = std::lround(std::ceil(s.last.t / spec.gd_step));
+  const Matrix X = L * L.transpose();
+  write_npy(dir + "/Xref.npy", X);
+  write_json(dir + "/meta.json", spec_json(final_spec));
+  write_json(dir + "/reference.json",
+             {{"method", "flowsense fehlberg78, rtol 1e-13, atol " + std::to_string(o.atol) +
+                             (red.reduces() ? ", reduced state d x " + std::to_string(red.rank) : ", full state")},
+              {"T", s.last.t}, {"steps", s.last.steps}, {"rhs", s.last.rhs}, {"wall_seconds", wall},
+              {"termination", to_string(s.termination)}, {"training_error", loss.training_error(L)},
+              {"training_error_relative", loss.training_error(L) / problem.b.squaredNorm()}});
+  std::printf("  %-22s T = %-10.6g reference: %8llu steps, %9llu rhs, %6.1f s, training error %.3e\n",
+              spec.name.c_str(), s.last.t, static_cast<unsigned long long>(s.last.steps),
+              static_cast<unsigned long long>(s.last.rhs), wall, loss.training_error(L));
+  std::fflush(stdout);
+}
+
+// ---- flowsense configurations ---------------------------------------------------------
+
+struct Config {
+  std::string name;
+  StepperKind stepper;
+  bool reduced;
+};
+
+std::vector<Config> configs_for(const Data& data) {
+  const bool deficient = data.meta.at("init_rank").get<Index>() < data.p;
+  std::vector<Config> v;
+  for (bool reduced : deficient ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
+    const std::string prefix = reduced ? "reduced+" : "";
+    v.push_back({prefix + "dopri5", StepperKind::dopri5, reduced});
+    v.push_back({prefix + "auto", StepperKind::automatic, reduced});
+    if (data.meta.at("T").get<double>() > 10) {
+      v.push_back({prefix + "rosenbrock", StepperKind::rosenbrock, reduced});
+      v.push_back({prefix + "rkc", StepperKind::rkc, reduced});
+    }
+  }
+  return v;
+}
+
+int cmd_run(const std::string& dir, const std::string& config_name, int repeats, const std::string& final_path,
+            const std::string& result_path, double rtol, double atol, double budget_seconds) {
+  const Data data = load(dir);
+  const auto configs = configs_for(data);
+  auto it = std::find_if(configs.begin(), configs.end(), [&](const Config& c) { return c.name == config_name; });
+  if (it == configs.end()) throw std::invalid_argument("unknown config '" + config_name + "' for " + dir);
+  const Config cfg = *it;
+  SensingLoss loss(data.op, data.b, data.c);
+  IntegrateOptions o;
+  o.stepper = cfg.stepper;
+  o.rtol = rtol;
+  o.atol = atol;
+  o.step = data.meta.at("first_step").get<double>();
+  const double T = data.meta.at("T").get<double>();
+  std::vector<double> walls;
+  Summary s;
+  Matrix U;
+  for (int r = 0; r < repeats; ++r) {
+    FactorFlow flow(loss);
+    Watch watch;
+    if (budget_seconds > 0) watch.stop_rules.push_back(std::make_shared<Budget>(0, 0, budget_seconds));
+    const auto t0 = Clock::now();
+    Matrix state;
+    ReducedFactor red;
+    if (cfg.reduced) {
+      red = reduce_initial_factor(data.U0, 1e-12);
+      state = red.L;
+    } else {
+      state = data.U0;
+    }
+    s = integrate(flow, state, {0.0, T}, o, watch);
+    U = cfg.reduced ? expand_factor(state, red.R) : state;
+    walls.push_back(seconds_since(t0));
+    if (!s.ok() || walls.back() > 20.0) break;  // slow or failed runs are not repeated
+  }
+  write_npy(final_path, U);
+  const std::string status = s.ok() ? "ok"
+                             : s.termination == Termination::diverged ? "diverged"
+                             : s.termination == Termination::budget_exhausted ? "timeout"
+                                                                             : to_string(s.termination);
+  write_json(result_path, {{"tool", "flowsense"},
+                           {"method", cfg.name},
+                           {"detail", s.stepper_used + (s.stepper_choice.empty() ? "" : "; " + s.stepper_choice)},
+                           {"status", status},
+                           {"message", s.message},
+                           {"wall", walls},
+                           {"rhs", s.last.rhs},
+                           {"jvp", s.last.jvp},
+                           {"steps", s.last.steps},
+                           {"t_end", s.last.t},
+                           {"rtol", rtol},
+                           {"atol", atol},
+                           {"version", flowsense::version}});
+  return 0;
+}
+
+// ---- problem 5: the Example 1.1 sweep -------------------------------------------------
+
+int cmd_sweep(const std::string& out, int threads, bool quick, const std::string& result_path) {
+  // The whole Example 1.1 grid of docs/example_1_1.md: 2 ranks x 3 norms x
+  // 3 trials, the flow with stepper auto (the choice docs/steppers.md
+  // recommends for long horizons), observed on 61 log-spaced GD iterations.
+  json base = {{"description", "bench: Example 1.1 sweep (problem 5)"},
+               {"seed", 2024},
+               {"dim", 30},
+               {"operator", {{"type", "gaussian"}, {"measurements", 240}, {"scale", "unit"}}},
+               {"planted", {{"type", "trace_one"}, {"rank", 2}}},
+               {"loss", {{"convention", "paper000"}, {"learning_rate", 1e-4}}},
+               {"init", {{"type", "random"}, {"rank", 2}, {"width", 30}, {"norm", 1.0}}},
+               {"stepper", {{"type", "auto"}, {"rtol", 1e-8}, {"atol", 1e-12}, {"first_step", 1e-9}}},
+               {"times",
+                {{"type", "gd_iterations"}, {"spacing", "log"}, {"first", 1}, {"last", quick ? 2000 : 100000},
+                 {"points", 61}}},
+               {"observe", {{"rank_tol", 1e-8}, {"singular_values", 4}, {"snapshots", "none"}}}};
+  json sweep = {{"seed", 7},
+                {"base", base},
+                {"grid",
+                 json::array({{{"field", "init.rank"}, {"values", {2, 30}}},
+                              {{"field", "init.norm"}, {"values", {1e-3, 1.0, 1e3}}}})},
+                {"trials", 3},
+                {"trial_fields", {"init.seed"}}};
+  const SweepSpec spec = parse_sweep(sweep, ".");
+  std::filesystem::remove_all(out);  // a fresh sweep: run_sweep would resume
+  SweepOptions options;
+  options.threads = threads;
+  const auto t0 = Clock::now();
+  const SweepReport report = run_sweep(spec, out, options);
+  const double wall = seconds_since(t0);
+  write_json(result_path, {{"tool", "flowsense"},
+                           {"method", "run_sweep, stepper auto, " + std::to_string(threads) + " thread(s)"},
+                           {"threads", threads},
+                           {"status", report.failed == 0 ? "ok" : "failed"},
+                           {"wall", {wall}},
+                           {"runs", report.total},
+                           {"completed", report.completed},
+                           {"failed", report.failed}});
+  std::printf("  sweep, %d thread(s): %zu runs, %.2f s\n", threads, report.total, wall);
+  return report.failed == 0 ? 0 : 1;
+}
+
+// ---- command line ----------------------------------------------------------------------
+
+std::map<std::string, std::string> parse_args(int argc, char** argv, int first) {
+  std::map<std::string, std::string> a;
+  for (int i = first; i < argc; ++i) {
+    std::string key = argv[i];
+    if (key.rfind("--", 0) != 0) throw std::invalid_argument("unexpected argument '" + key + "'");
+    key = key.substr(2);
+    if (key == "quick") {
+      a[key] = "1";
+    } else {
+      if (i + 1 >= argc) throw std::invalid_argument("--" + key + " needs a value");
+      a[key] = argv[++i];
+    }
+  }
+  return a;
+}
+
+std::string need(const std::map<std::string, std::string>& a, const std::string& key) {
+  auto it = a.find(key);
+  if (it == a.end()) throw std::invalid_argument("missing --" + key);
+  return it->second;
+}
+
+std::string get(const std::map<std::string, std::string>& a, const std::string& key, const std::string& fallback) {
+  auto it = a.find(key);
+  return it == a.end() ? fallback : it->second;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc < 2) {
+      std::fprintf(stderr, "usage: bench_flows prepare|configs|run|sweep [options] (see the source's header)\n");
+      return 2;
+    }
+    const std::string cmd = argv[1];
+    const auto a = parse_args(argc, argv, 2);
+    if (cmd == "prepare") {
+      const std::string out = need(a, "out");
+      const bool quick = a.count("quick") > 0;
+      json list = json::array();
+      std::printf("[bench] problems and references (flowsense fehlberg78, rtol 1e-13):\n");
+      for (const ProblemSpec& spec : problem_specs(quick)) {
+        prepare_one(spec, out + "/" + spec.name);
+        list.push_back(spec.name);
+      }
+      write_json(out + "/problems.json", list);
+      return 0;
+    }
+    if (cmd == "configs") {
+      for (const Config& c : configs_for(load(need(a, "problem")))) std::printf("%s\n", c.name.c_str());
+      return 0;
+    }
+    if (cmd == "run")
+      return cmd_run(need(a, "problem"), need(a, "config"), std::stoi(get(a, "repeats", "1")), need(a, "final"),
+                     need(a, "result"), std::stod(get(a, "rtol", "1e-8")), std::stod(get(a, "atol", "1e-12")),
+                     std::stod(get(a, "budget", "0")));
+    if (cmd == "sweep")
+      return cmd_sweep(need(a, "out"), std::stoi(need(a, "threads")), a.count("quick") > 0, need(a, "result"));
+    std::fprintf(stderr, "bench_flows: unknown command '%s'\n", cmd.c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_flows: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""The benchmark of issue 5: flowsense against the tools researchers use today,
+in one run, on the same files. Usually started by `bash scripts/run.sh bench`.
+
+    run_bench.py --build BUILD_DIR --out results/bench [--quick] [--budget 120]
+                 [--repeats 3] [--problems p1,p2,...] [--skip-sweep] [--skip-kernels]
+
+Steps (docs/performance.md explains the choices):
+  1. bench_flows prepare: every problem's A.npy, b.npy, U0.npy, meta.json and
+     its tight reference Xref.npy (fehlberg78, rtol 1e-13);
+  2. every tool on every problem (problems 1-4), each in its own process:
+     flowsense configurations (bench_flows run), a plain odeint dopri5
+     (bench_odeint), CVODE BDF + GMRES (bench_cvode, if built), NumPy GD loops
+     and scipy solve_ivp (peers/python_peers.py); the median wall time of up
+     to --repeats runs (runs longer than 20 s are not repeated), evaluation
+     counts, and the final state, from which this script computes the error
+     ||U U^T - Xref||_F / ||Xref||_F and the relative training error itself;
+  3. problem 5: the Example 1.1 sweep through experiment/sweep.hpp on 1 and 2
+     threads (bench_flows sweep);
+  4. problem 6: the kernel engineer's bench_kernels, if built (its own table);
+  5. results.csv (one row per tool and problem), summary.csv (per problem:
+     best peer, best flowsense configuration, ratio), manifest.json (machine,
+     load, versions, tolerances, command), table.md (what is printed).
+"""
+import argparse
+import csv
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RTOL, ATOL = 1e-8, 1e-12   # every flow solver, every problem
+ACCURATE = 1e-6            # a flow solver's error must be below this to count as a solution
+PY = sys.executable
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def run(cmd, timeout, env=None):
+    t0 = time.time()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        return p.returncode, p.stdout, p.stderr, time.time() - t0
+    except subprocess.TimeoutExpired:
+        return -9, "", "killed after %.0f s" % timeout, time.time() - t0
+
+
+def rel_error(U, Xref):
+    X = U @ U.T
+    return float(np.linalg.norm(X - Xref) / np.linalg.norm(Xref))
+
+
+def training_error(U, M, b):
+    d = U.shape[0]
+    iu = np.triu_indices(d)
+    w = np.where(iu[0] == iu[1], 1.0, math.sqrt(2.0))
+    r = M @ ((U @ U.T)[iu] * w) - b
+    return float(r @ r)
+
+
+def tools_for(args, problem_dir):
+    """(tool, method, command-without-output-arguments, env) for every tool."""
+    b = args.build + "/bench"
+    out = []
+    configs = subprocess.run([b + "/bench_flows", "configs", "--problem", problem_dir],
+                             capture_output=True, text=True, check=True).stdout.split()
+    for c in configs:
+        out.append(("flowsense", c, [b + "/bench_flows", "run", "--problem", problem_dir, "--config", c,
+                                     "--rtol", str(RTOL), "--atol", str(ATOL)], None))
+    out.append(("odeint", "dopri5", [b + "/bench_odeint", "--problem", problem_dir,
+                                     "--rtol", str(RTOL), "--atol", str(ATOL)], None))
+    if os.path.exists(b + "/bench_cvode"):
+        out.append(("cvode", "BDF+GMRES", [b + "/bench_cvode", "--problem", problem_dir,
+                                           "--rtol", str(RTOL), "--atol", str(ATOL)], None))
+    env = dict(os.environ)
+    env.setdefault("OPENBLAS_NUM_THREADS", str(args.blas_threads))
+    env.setdefault("OMP_NUM_THREADS", str(args.blas_threads))
+    for m in ["gd_packed", "gd_normal", "RK45", "DOP853", "LSODA", "BDF"]:
+        out.append(("numpy" if m.startswith("gd") else "scipy", m,
+                    [PY, os.path.join(HERE, "peers", "python_peers.py"), "--problem", problem_dir,
+                     "--method", m, "--rtol", str(RTOL), "--atol", str(ATOL)], env))
+    return out
+
+
+def bench_problem(args, name, rows):
+    pdir = os.path.join(args.out, "data", name)
+    rdir = os.path.join(args.out, "runs", name)
+    os.makedirs(rdir, exist_ok=True)
+    with open(os.path.join(pdir, "meta.json")) as f:
+        meta = json.load(f)
+    Xref = np.load(os.path.join(pdir, "Xref.npy"))
+    M = np.load(os.path.join(pdir, "A.npy"))
+    b = np.load(os.path.join(pdir, "b.npy"))
+    bb = float(b @ b)
+    log(f"\n[bench] {name}: {meta['title']} (T = {meta['T']:.6g})")
+    excluded = set(filter(None, args.exclude.split(",")))
+    for tool, method, cmd, env in tools_for(args, pdir):
+        if f"{tool}:{method}" in excluded:
+            continue
+        tag = f"{tool}_{method}".replace("+", "_")
+        final = os.path.join(rdir, tag + ".npy")
+        result = os.path.join(rdir, tag + ".json")
+        for f in (final, result):
+            if os.path.exists(f):
+                os.remove(f)
+        full = cmd + ["--repeats", str(args.repeats), "--budget", str(args.budget),
+                      "--final", final, "--result", result]
+        load0 = os.getloadavg()[0]
+        code, _, err, elapsed = run(full, timeout=args.budget * 2 + 120, env=env)
+        row = {"problem": name, "tool": tool, "method": method, "status": "failed", "wall_median": None,
+               "wall_runs": "", "repeats": 0, "rhs": None, "jvp": None, "steps": None, "error": None,
+               "train_rel": None, "load": round(load0, 2), "detail": "", "command": " ".join(map(shlex.quote, cmd))}
+        if code == 0 and os.path.exists(result):
+            with open(result) as f:
+                r = json.load(f)
+            walls = r["wall"]
+            row.update(status=r["status"], wall_median=statistics.median(walls) if walls else None,
+                       wall_runs=" ".join(f"{w:.4g}" for w in walls), repeats=len(walls), rhs=r.get("rhs"),
+                       jvp=r.get("jvp"), steps=r.get("steps"), detail=r.get("detail", ""))
+            if r.get("iterations") is not None:
+                row["steps"] = r["iterations"]
+            U = np.load(final)
+            if np.all(np.isfinite(U)):
+                row["error"] = rel_error(U, Xref)
+                row["train_rel"] = training_error(U, M, b) / bb
+        else:
+            row["detail"] = (err.strip().splitlines() or ["exit code %d" % code])[-1]
+            if code == -9:
+                row["status"] = "timeout"
+        rows.append(row)
+        log(f"  {tool:9s} {method:18s} {row['status']:9s} wall {fmt(row['wall_median'], '%.4g'):>9s} s"
+            f"  rhs {fmt(row['rhs'], '%d'):>8s}  jvp {fmt(row['jvp'], '%d'):>7s}"
+            f"  err {fmt(row['error'], '%.2e'):>9s}  train {fmt(row['train_rel'], '%.2e'):>9s}"
+            f"  (load {load0:.1f}, {elapsed:.0f} s)")
+
+
+def fmt(x, spec):
+    if x is None:
+        return "-"
+    return spec % x
+
+
+def usable(row):
+    """A row that solved its problem: GD loops reached the training-error target,
+    flow solvers finished with an error below ACCURATE."""
+    if row["status"] != "ok" or row["wall_median"] is None:
+        return False
+    if row["tool"] == "numpy":
+        return True
+    return row["error"] is not None and row["error"] <= ACCURATE
+
+
+def summarize(rows, problems):
+    summary = []
+    for name in problems:
+        pr = [r for r in rows if r["problem"] == name]
+        peers = [r for r in pr if r["tool"] != "flowsense" and usable(r)]
+        ours = [r for r in pr if r["tool"] == "flowsense" and usable(r)]
+        best_peer = min(peers, key=lambda r: r["wall_median"]) if peers else None
+        # flowsense's best at the same or better accuracy than that peer (for a
+        # GD peer, whose error against the flow is O(h), any usable flowsense row)
+        if best_peer and best_peer["tool"] != "numpy":
+            same_acc = [r for r in ours if r["error"] <= max(best_peer["error"], 1e-9)]
+        else:
+            same_acc = ours
+        best_ours = min(same_acc, key=lambda r: r["wall_median"]) if same_acc else None
+        for r in pr:
+            r["ratio_to_best_peer"] = (r["wall_median"] / best_peer["wall_median"]
+                                       if best_peer and r["wall_median"] else None)
+        summary.append({"problem": name,
+                        "best_peer": f"{best_peer['tool']} {best_peer['method']}" if best_peer else "-",
+                        "best_peer_wall": best_peer["wall_median"] if best_peer else None,
+                        "best_peer_error": best_peer["error"] if best_peer else None,
+                        "flowsense": best_ours["method"] if best_ours else "-",
+                        "flowsense_wall": best_ours["wall_median"] if best_ours else None,
+                        "flowsense_error": best_ours["error"] if best_ours else None,
+                        "speedup": (best_peer["wall_median"] / best_ours["wall_median"]
+                                    if best_peer and best_ours else None)})
+    return summary
+
+
+def table(rows, summary, sweep, kernels, manifest):
+    L = []
+    L.append(f"Machine: {manifest['machine']['cpu']}, {manifest['machine']['cores']} cores; "
+             f"load average {manifest['load_before'][0]:.1f} before, {manifest['load_after'][0]:.1f} after; "
+             f"all flow solvers at rtol {RTOL:g}, atol {ATOL:g}; wall = median of up to "
+             f"{manifest['repeats']} runs (runs over 20 s once)")
+    L.append("")
+    L.append("| problem | tool | method | status | wall s | x best peer | rhs | jvp | steps/iters | error vs ref | train err rel |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        L.append(f"| {r['problem']} | {r['tool']} | {r['method']} | {r['status']} | {fmt(r['wall_median'], '%.4g')} | "
+                 f"{fmt(r.get('ratio_to_best_peer'), '%.3g')} | {fmt(r['rhs'], '%d')} | {fmt(r['jvp'], '%d')} | "
+                 f"{fmt(r['steps'], '%d')} | {fmt(r['error'], '%.1e')} | {fmt(r['train_rel'], '%.1e')} |")
+    L.append("")
+    L.append("| problem | best peer | its wall s | its error | flowsense best | wall s | error | speedup |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for s in summary:
+        L.append(f"| {s['problem']} | {s['best_peer']} | {fmt(s['best_peer_wall'], '%.4g')} | "
+                 f"{fmt(s['best_peer_error'], '%.1e')} | {s['flowsense']} | {fmt(s['flowsense_wall'], '%.4g')} | "
+                 f"{fmt(s['flowsense_error'], '%.1e')} | {fmt(s['speedup'], '%.2f')}x |")
+    if sweep:
+        L.append("")
+        L.append("| problem 5: Example 1.1 sweep (18 runs, stepper auto) | wall s | load at start |")
+        L.append("|---|---|---|")
+        for s in sweep:
+            L.append(f"| {s['threads']} thread(s) | {fmt(s.get('wall'), '%.2f')} | {s['load']:.1f} |")
+        if len(sweep) == 2 and sweep[0].get("wall") and sweep[1].get("wall"):
+            L.append(f"| speedup 2 vs 1 | {sweep[0]['wall'] / sweep[1]['wall']:.2f}x | |")
+    L.append("")
+    L.append("Problem 6 (bench_kernels): " + (kernels if kernels else "not built (bench_kernels is not in this build)"))
+    return "\n".join(L)
+
+
+def machine():
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "platform": platform.platform()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--out", default="results/bench")
+    ap.add_argument("--quick", action="store_true", help="problem 1 only, one run each, short sweep")
+    ap.add_argument("--budget", type=float, default=120.0, help="seconds per run before a tool is stopped")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--problems", default="", help="comma-separated subset of the problem names")
+    ap.add_argument("--blas-threads", type=int, default=1, help="OPENBLAS_NUM_THREADS of the Python peers")
+    ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--skip-kernels", action="store_true")
+    ap.add_argument("--exclude", default="", help="comma-separated tool:method pairs not to run, e.g. scipy:BDF")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 unless every tool solved every problem (flow solvers: error vs the reference "
+                         f"below {ACCURATE:g}; GD loops: the training-error target): the CTest smoke test")
+    args = ap.parse_args()
+    if args.quick:
+        args.repeats = 1
+        args.budget = min(args.budget, 60.0)
+    os.makedirs(args.out, exist_ok=True)
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    load_before = os.getloadavg()
+
+    prep = [args.build + "/bench/bench_flows", "prepare", "--out", os.path.join(args.out, "data")]
+    if args.quick:
+        prep.append("--quick")
+    subprocess.run(prep, check=True)
+    with open(os.path.join(args.out, "data", "problems.json")) as f:
+        problems = json.load(f)
+    if args.problems:
+        wanted = args.problems.split(",")
+        problems = [p for p in problems if any(p.startswith(w) for w in wanted)]
+
+    rows = []
+    for name in problems:
+        bench_problem(args, name, rows)
+
+    sweep = []
+    if not args.skip_sweep:
+        log("\n[bench] problem 5: the Example 1.1 sweep (2 ranks x 3 norms x 3 trials)")
+        for threads in (1, 2):
+            res = os.path.join(args.out, f"sweep_{threads}.json")
+            load0 = os.getloadavg()[0]
+            cmd = [args.build + "/bench/bench_flows", "sweep", "--out", os.path.join(args.out, f"sweep_{threads}"),
+                   "--threads", str(threads), "--result", res] + (["--quick"] if args.quick else [])
+            code, out, err, _ = run(cmd, timeout=3600)
+            entry = {"threads": threads, "load": load0, "status": "failed" if code else "ok"}
+            if os.path.exists(res):
+                with open(res) as f:
+                    r = json.load(f)
+                entry.update(wall=r["wall"][0], runs=r["runs"], failed=r["failed"])
+            log(f"  {threads} thread(s): {fmt(entry.get('wall'), '%.2f')} s (load {load0:.1f})")
+            sweep.append(entry)
+
+    kernels = ""
+    kb = args.build + "/bench/bench_kernels"
+    if not args.skip_kernels and os.path.exists(kb):
+        log("\n[bench] problem 6: bench_kernels")
+        code, out, err, _ = run([kb] + (["--quick"] if args.quick else []), timeout=3600)
+        with open(os.path.join(args.out, "kernels.txt"), "w") as f:
+            f.write(out + err)
+        kernels = "see kernels.txt" if code == 0 else f"bench_kernels failed (exit {code})"
+        print(out)
+
+    summary = summarize(rows, problems)
+    manifest = {"command": " ".join(map(shlex.quote, sys.argv)), "started": started,
+                "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "machine": machine(), "load_before": load_before, "load_after": os.getloadavg(),
+                "repeats": args.repeats, "budget_seconds": args.budget, "quick": args.quick,
+                "rtol": RTOL, "atol": ATOL, "accurate_below": ACCURATE,
+                "python_peer_blas_threads": args.blas_threads, "problems": problems}
+    try:
+        manifest["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                                cwd=HERE).stdout.strip()
+        import scipy
+        manifest["machine"]["scipy"] = scipy.__version__
+    except Exception:
+        pass
+    fields = ["problem", "tool", "method", "status", "wall_median", "ratio_to_best_peer", "wall_runs", "repeats",
+              "rhs", "jvp", "steps", "error", "train_rel", "load", "detail", "command"]
+    for fname, data, cols in (("results.csv", rows, fields),
+                              ("summary.csv", summary, list(summary[0].keys()) if summary else [])):
+        tmp = os.path.join(args.out, fname + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(data)
+        os.replace(tmp, os.path.join(args.out, fname))
+    manifest["sweep"] = sweep
+    manifest["summary"] = summary
+    text = table(rows, summary, sweep, kernels, manifest)
+    for fname, content in (("manifest.json", json.dumps(manifest, indent=2)), ("table.md", text + "\n")):
+        tmp = os.path.join(args.out, fname + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(content)
+        os.replace(tmp, os.path.join(args.out, fname))
+    log("\n" + text)
+    if args.check:
+        bad = [f"{r['problem']} {r['tool']} {r['method']}: {r['status']}, error {fmt(r['error'], '%.2e')}"
+               for r in rows if not usable(r)]
+        if bad:
+            log("\n[bench] check failed: not every tool solved its problem:\n  " + "\n  ".join(bad))
+            return 1
+        log(f"\n[bench] check passed: {len(rows)} runs agree with the reference")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
