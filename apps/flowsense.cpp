@@ -2,6 +2,7 @@
 //
 //   flowsense run CONFIG.json --out DIR    integrate a configured flow, record it
 //   flowsense validate CONFIG.json         check a config without running it
+//   flowsense sweep SWEEP.json --out DIR   a grid of runs x trials (apps/sweep_command.cpp)
 //
 // Exit status: 0 ok, 1 the run ended abnormally (diverged, interrupted, out of
 // budget, ...; everything recorded is still written), 2 bad input or usage.
@@ -24,6 +25,7 @@
 #include "flowsense/experiment/run.hpp"
 #include "flowsense/io/atomic_file.hpp"
 #include "flowsense/version.hpp"
+#include "sweep_command.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -38,6 +40,7 @@ const char* const main_help = R"(flowsense - the gradient flow of low-rank matri
 usage:
   flowsense run CONFIG.json --out DIR [options]   integrate the flow a config describes and record it
   flowsense validate CONFIG.json [options]        check a config and the .npy files it names, without running
+  flowsense sweep SWEEP.json --out DIR [options]  run a grid of configs x seeded trials, resumable; aggregate
   flowsense --version
   flowsense --help
 
@@ -333,6 +336,7 @@ int cmd_run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "sweep") return sweep_command(argc - 1, argv + 1);
   Options o;
   try {
     o = parse_args(argc, argv);

@@ -146,8 +146,32 @@ bool run_is_complete(const fs::path& dir) {
 
 }  // namespace
 
+json sweep_key(const SweepSpec& spec) {
+  json grid = json::array();
+  for (const auto& a : spec.grid) grid.push_back({{"field", a.field}, {"values", a.values}});
+  return {{"seed", spec.seed},
+          {"base", spec.base},
+          {"grid", grid},
+          {"trials", spec.trials},
+          {"trial_fields", spec.trial_fields}};
+}
+
 SweepReport run_sweep(const SweepSpec& spec, const std::string& out_dir, const SweepOptions& options) {
+  // Resume only into a directory that holds this very sweep (or none).
+  const json key = sweep_key(spec);
+  const std::string key_path = out_dir + "/sweep_spec.json";
+  if (fs::exists(key_path)) {
+    const json old = read_json_file(key_path);
+    if (old != key) {
+      std::string differs;
+      for (const auto& [k, v] : key.items())
+        if (!old.contains(k) || old[k] != v) differs += (differs.empty() ? "" : ", ") + k;
+      throw InputError("out", out_dir + " holds the runs of a different sweep (it differs in: " + differs +
+                                  "); choose another output directory or remove that one");
+    }
+  }
   create_directories(out_dir + "/runs");
+  write_json(key_path, key);
   const auto runs = expand_sweep(spec);
   SweepReport report;
   report.total = runs.size();
@@ -173,6 +197,20 @@ SweepReport run_sweep(const SweepSpec& spec, const std::string& out_dir, const S
   progress.skipped = report.skipped;
   progress.done = report.skipped;
 
+  auto report_progress = [&](const std::string& last) {  // under the lock
+    if (!options.progress) return;
+    progress.done = report.skipped + report.completed + report.failed;
+    progress.failed = report.failed;
+    progress.interrupted = report.interrupted;
+    progress.running = running;
+    progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const std::size_t left = todo.size() - finished;
+    progress.eta_seconds =
+        finished > 0 ? progress.elapsed_seconds / static_cast<double>(finished) * static_cast<double>(left) : -1;
+    if (!last.empty()) progress.last_finished = last;
+    options.progress(progress);
+  };
+
   auto worker = [&] {
     while (true) {
       std::size_t i;
@@ -181,6 +219,7 @@ SweepReport run_sweep(const SweepSpec& spec, const std::string& out_dir, const S
         if (next >= todo.size() || (options.cancel && options.cancel->load())) return;
         i = todo[next++];
         ++running;
+        report_progress("");
       }
       const auto& run_spec = runs[i];
       const fs::path dir = fs::path(out_dir) / "runs" / run_spec.id;
@@ -188,6 +227,16 @@ SweepReport run_sweep(const SweepSpec& spec, const std::string& out_dir, const S
       try {
         const RunConfig config = parse_config(run_spec.config, spec.base_dir);
         const RunResult result = run(config, RunHooks{nullptr, options.cancel});
+        if (result.trajectory.summary.termination == Termination::interrupted && options.cancel &&
+            options.cancel->load()) {
+          // Cut short by Ctrl-C: not a result. Without a manifest it runs again on resume.
+          std::lock_guard<std::mutex> lock(mutex);
+          status[i] = {{"status", "interrupted"}};
+          --running;
+          ++report.interrupted;
+          report_progress(run_spec.id + " interrupted");
+          continue;
+        }
         write_run_outputs(dir.string(), config, result,
                           {{"sweep", {{"id", run_spec.id}, {"trial", run_spec.trial}, {"params", run_spec.params}}}});
         std::error_code ec;
@@ -204,16 +253,7 @@ SweepReport run_sweep(const SweepSpec& spec, const std::string& out_dir, const S
       ++finished;
       if (st["status"] == "failed") ++report.failed;
       else ++report.completed;
-      if (options.progress) {
-        progress.done = report.skipped + report.completed + report.failed;
-        progress.failed = report.failed;
-        progress.running = running;
-        progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const std::size_t left = todo.size() - finished;
-        progress.eta_seconds = progress.elapsed_seconds / static_cast<double>(finished) * static_cast<double>(left);
-        progress.last_finished = run_spec.id + " " + st.value("termination", st.value("reason", std::string()));
-        options.progress(progress);
-      }
+      report_progress(run_spec.id + " " + st.value("termination", st.value("reason", std::string())));
     }
   };
 
@@ -244,6 +284,7 @@ SweepReport run_sweep(const SweepSpec& spec, const std::string& out_dir, const S
                             {"completed_now", report.completed},
                             {"skipped_complete", report.skipped},
                             {"failed", report.failed},
+                            {"interrupted", report.interrupted},
                             {"cancelled", report.cancelled},
                             {"runs", report.runs}}));
   return report;
@@ -271,12 +312,38 @@ MeanStd mean_and_std(const std::vector<double>& values) {
   return m;
 }
 
-void aggregate_sweep(const SweepSpec& spec, const std::string& out_dir) {
+std::vector<PointSummary> aggregate_sweep(const SweepSpec& spec, const std::string& out_dir) {
   const auto runs = expand_sweep(spec);
   std::map<std::size_t, std::vector<Trajectory>> by_point;
+  std::map<std::size_t, PointSummary> summaries;
   for (const auto& r : runs) {
     const fs::path dir = fs::path(out_dir) / "runs" / r.id;
-    if (run_is_complete(dir)) by_point[r.grid_index].push_back(read_trajectory_csv((dir / "trajectory.csv").string()));
+    PointSummary& p = summaries[r.grid_index];
+    p.point = r.grid_index;
+    p.params = r.params;
+    if (run_is_complete(dir)) {
+      by_point[r.grid_index].push_back(read_trajectory_csv((dir / "trajectory.csv").string()));
+      const json m = read_json_file((dir / "manifest.json").string());
+      const std::string termination = m.value("/summary/termination"_json_pointer, std::string("unknown"));
+      ++p.terminations[termination];
+      p.final_terminations.push_back(termination);
+      ++p.trials_complete;
+    } else if (fs::exists(dir / "failed.json")) {
+      ++p.trials_failed;
+    }
+  }
+  for (auto& [g, p] : summaries) {
+    const auto it = by_point.find(g);
+    if (it == by_point.end()) continue;
+    for (const auto& t : it->second) {
+      p.final_t.push_back(t.final_value("t"));
+      p.final_iterations.push_back(t.has_column("iteration") ? t.final_value("iteration") : std::nan(""));
+    }
+    for (const auto& c : spec.aggregate) {
+      std::vector<double> v;
+      for (const auto& t : it->second) v.push_back(t.has_column(c) ? t.final_value(c) : std::nan(""));
+      p.final[c] = mean_and_std(v);
+    }
   }
   std::string out = "point,row,t,iteration";
   for (const auto& c : spec.aggregate) out += "," + c + "_mean," + c + "_std," + c + "_lo," + c + "_hi," + c + "_n";
@@ -287,9 +354,23 @@ void aggregate_sweep(const SweepSpec& spec, const std::string& out_dir) {
     return std::string(buf);
   };
   json points = json::array();
+  std::vector<PointSummary> result;
+  for (const auto& [g, p] : summaries) {
+    json fin = json::object();
+    for (const auto& [c, m] : p.final)
+      fin[c] = {{"mean", m.mean}, {"std", m.std}, {"lo", m.mean - m.std / 2}, {"hi", m.mean + m.std / 2}, {"n", m.n}};
+    points.push_back({{"point", g},
+                      {"params", p.params},
+                      {"trials_complete", p.trials_complete},
+                      {"trials_failed", p.trials_failed},
+                      {"terminations", p.terminations},
+                      {"final_iterations", p.final_iterations},
+                      {"final_t", p.final_t},
+                      {"final_terminations", p.final_terminations},
+                      {"final", fin}});
+    result.push_back(p);
+  }
   for (const auto& [g, trajectories] : by_point) {
-    points.push_back({{"point", g}, {"params", runs[g * static_cast<std::size_t>(spec.trials)].params},
-                      {"trials_complete", trajectories.size()}});
     const std::string prefix = std::to_string(g) + ",";
     std::size_t rows = 0;
     for (const auto& t : trajectories) rows = std::max(rows, t.rows.size());
@@ -318,6 +399,7 @@ void aggregate_sweep(const SweepSpec& spec, const std::string& out_dir) {
   }
   write_file_atomically(out_dir + "/aggregate.csv", out);
   write_json(out_dir + "/points.json", points);
+  return result;
 }
 
 }  // namespace flowsense
