@@ -226,6 +226,10 @@ std::string describe(const RunConfig& c, const Experiment& e) {
   s << "\n  init      " << to_string(c.init.type) << ", " << c.dim << " x " << c.init.width;
   if (c.init.type == InitKind::random) s << ", rank " << c.init.rank;
   s << ", ||U0||_F = " << sci(e.initial.norm()) << "\n";
+  s << "  flow      " << e.flow.record["integrated"].get<std::string>() << " (state "
+    << e.flow.record["state"].get<std::string>() << "): " << e.flow.record["reason"].get<std::string>();
+  if (c.flow.gram_gap) s << "; gram_gap: the other flow is integrated too";
+  s << "\n";
   s << "  stepper   " << c.stepper.name();
   if (c.stepper.gd || !is_adaptive(c.stepper.options.stepper)) s << ", step " << format_number(c.stepper.options.step);
   else s << ", rtol " << format_number(c.stepper.options.rtol) << ", atol " << format_number(c.stepper.options.atol);

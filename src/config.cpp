@@ -14,6 +14,7 @@
 #include "flowsense/core/random.hpp"
 #include "flowsense/io/npy.hpp"
 #include "flowsense/loss/sensing_loss.hpp"
+#include "flowsense/observe/metrics.hpp"
 
 namespace flowsense {
 
@@ -72,6 +73,48 @@ void allow_for_type(const Fields& f, const std::vector<std::vector<std::string>>
 std::vector<std::string> with_type(std::vector<std::string> fields) {
   fields.insert(fields.begin(), "type");
   return fields;
+}
+
+// ---------------------------------------------------------------- flow
+
+/// "flow": "factor" | "gram", or an object {"type", "reduced", "reduced_rank_tol", "gram_gap"}.
+FlowConfig parse_flow(const Fields& top) {
+  FlowConfig fc;
+  const std::vector<std::string> kinds = {"factor", "gram"};
+  if (top.raw("flow").is_string()) {
+    fc.type = top.choice("flow", kinds, "flow") == "gram" ? FlowKind::gram : FlowKind::factor;
+    return fc;
+  }
+  const Fields f = top.object("flow");
+  fc.type = f.choice("type", kinds, "flow", "factor") == "gram" ? FlowKind::gram : FlowKind::factor;
+  if (fc.type == FlowKind::gram) {
+    // The X flow has no factor to reduce; naming the reduction is a mistake worth reporting.
+    if (f.has("reduced") || f.has("reduced_rank_tol"))
+      f.fail(f.has("reduced") ? "reduced" : "reduced_rank_tol",
+             "the reduced flow is a factor flow; flow.type 'gram' integrates the d x d matrix X (allowed "
+             "fields: type, gram_gap)");
+    f.allow_only({"type", "gram_gap"});
+  } else {
+    f.allow_only({"type", "reduced", "reduced_rank_tol", "gram_gap"});
+    fc.reduced = f.choice("reduced", {"auto", "off"}, "reduced-flow choice", "auto") == "off"
+                     ? ReducedChoice::off
+                     : ReducedChoice::automatic;
+    fc.reduced_rank_tol = f.number("reduced_rank_tol", fc.reduced_rank_tol);
+    if (!(fc.reduced_rank_tol >= 0 && fc.reduced_rank_tol < 1))
+      f.fail("reduced_rank_tol", "expected a relative tolerance in [0, 1), got " + format_number(fc.reduced_rank_tol));
+  }
+  fc.gram_gap = f.boolean("gram_gap", false);
+  return fc;
+}
+
+json to_json(const FlowConfig& fc) {
+  json j = {{"type", to_string(fc.type)}};
+  if (fc.type == FlowKind::factor) {
+    j["reduced"] = to_string(fc.reduced);
+    j["reduced_rank_tol"] = fc.reduced_rank_tol;
+  }
+  j["gram_gap"] = fc.gram_gap;
+  return j;
 }
 
 // ---------------------------------------------------------------- planted
@@ -430,27 +473,170 @@ json to_json(const TimesConfig& tc) {
 
 // ---------------------------------------------------------------- observe, stop
 
-ObserveConfig parse_observe(const Fields& f, Index d, Index p) {
-  f.allow_only({"rank_tol", "singular_values", "snapshots", "snapshot_every"});
+/// A theory observer's entry: absent or false = off, true = its defaults, an
+/// object = its options (then on).
+bool observer_on(const Fields& f, const std::string& key) {
+  if (!f.has(key)) return false;
+  const json& v = f.raw(key);
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_object()) return true;
+  f.fail(key, "expected true, false or an object of options, got " + describe_json(v));
+}
+
+/// The options object of an observer that is on (an empty one for `true`).
+Fields observer_fields(const Fields& f, const std::string& key) {
+  static const json empty = json::object();
+  return f.raw(key).is_object() ? f.object(key) : Fields(empty, f.path(key));
+}
+
+EigenOptions parse_eigen(const Fields& f, EigenOptions o) {
+  if (f.has("method")) {
+    const std::string m = f.choice("method", {"auto", "dense", "lanczos"}, "eigensolver");
+    o.method = m == "dense" ? EigenMethod::dense : m == "lanczos" ? EigenMethod::lanczos : EigenMethod::automatic;
+  }
+  o.dense_limit = int_in(f, "dense_limit", f.integer("dense_limit", o.dense_limit), 1, 1'000'000, "[1, 1e6]");
+  o.tol = f.number("tol", o.tol);
+  if (!(o.tol > 0 && o.tol < 1)) f.fail("tol", "expected a relative tolerance in (0, 1), got " + format_number(o.tol));
+  return o;
+}
+
+json to_json(const EigenOptions& o) {
+  const char* m = o.method == EigenMethod::dense ? "dense" : o.method == EigenMethod::lanczos ? "lanczos" : "auto";
+  return {{"method", m}, {"dense_limit", o.dense_limit}, {"tol", o.tol}};
+}
+
+/// What the planted matrix's rank is (the default number of E_s and Z*_s).
+Index planted_rank(const PlantedConfig& p) {
+  if (p.type == PlantedKind::trace_one) return p.rank;
+  if (p.type == PlantedKind::orthogonal) return static_cast<Index>(p.eigenvalues.size());
+  Eigen::SelfAdjointEigenSolver<Matrix> eig(p.matrix, Eigen::EigenvaluesOnly);
+  const Vector l = eig.eigenvalues().reverse().cwiseMax(0.0);
+  return std::max<Index>(1, numerical_rank(l, 1e-10));
+}
+
+ObserveConfig parse_observe(const Fields& f, Index d, Index p, FlowKind flow, Index truth_rank,
+                            std::uint64_t run_seed) {
+  f.allow_only({"rank_tol", "singular_values", "snapshots", "snapshot_every", "manifold_distance", "licq",
+                "best_rank", "relative_error", "gram_spectrum", "energy_identity", "singular_value_law"});
   ObserveConfig o;
   o.rank_tol = f.number("rank_tol", o.rank_tol);
   if (!(o.rank_tol > 0 && o.rank_tol < 1))
     f.fail("rank_tol", "expected a relative tolerance in (0, 1), got " + format_number(o.rank_tol));
-  const Index k = std::min(d, p);
-  o.singular_values = static_cast<int>(int_in(f, "singular_values", f.integer("singular_values", 0), 0, k,
-                                              "[0, min(d, width) = " + std::to_string(k) + "]"));
+  // The X flow's state has d eigenvalues, whatever the width of U0.
+  const Index k = flow == FlowKind::gram ? d : std::min(d, p);
+  const std::string k_range = flow == FlowKind::gram ? "[0, d = " + std::to_string(k) + "] (flow gram)"
+                                                     : "[0, min(d, width) = " + std::to_string(k) + "]";
+  o.singular_values = static_cast<int>(int_in(f, "singular_values", f.integer("singular_values", 0), 0, k, k_range));
   const std::string s = f.choice("snapshots", {"none", "factor", "gram"}, "snapshot kind", "none");
+  if (s == "factor" && flow == FlowKind::gram)
+    f.fail("snapshots", "flow 'gram' integrates X = U U^T and has no factor to save; use \"gram\" (X_<k>.npy) "
+                        "or \"none\"");
   o.snapshots = s == "none" ? SnapshotChoice::none : s == "factor" ? SnapshotChoice::factor : SnapshotChoice::gram;
   o.snapshot_every = static_cast<int>(int_in(f, "snapshot_every", f.integer("snapshot_every", 1), 1,
                                              1'000'000'000, "[1, 1e9]"));
+
+  if (observer_on(f, "manifold_distance")) {
+    const Fields g = observer_fields(f, "manifold_distance");
+    g.allow_only({"upper", "xi", "max_iterations", "residual_tol", "dense_limit", "refine_steps"});
+    auto& m = o.manifold_distance;
+    m.enabled = true;
+    m.upper = g.boolean("upper", true);
+    if (g.has("xi")) {
+      m.xi = g.number("xi");
+      g.require_positive("xi", *m.xi);
+    }
+    m.projection.max_iterations = static_cast<int>(
+        int_in(g, "max_iterations", g.integer("max_iterations", m.projection.max_iterations), 1, 100000, "[1, 1e5]"));
+    m.projection.residual_tol = g.number("residual_tol", m.projection.residual_tol);
+    if (!(m.projection.residual_tol > 0 && m.projection.residual_tol < 1))
+      g.fail("residual_tol", "expected a relative tolerance in (0, 1), got " + format_number(m.projection.residual_tol));
+    m.projection.dense_limit =
+        int_in(g, "dense_limit", g.integer("dense_limit", m.projection.dense_limit), 0, 1'000'000, "[0, 1e6]");
+    m.projection.refine_steps = static_cast<int>(
+        int_in(g, "refine_steps", g.integer("refine_steps", m.projection.refine_steps), 0, 10000, "[0, 1e4]"));
+  }
+  if (observer_on(f, "licq")) {
+    const Fields g = observer_fields(f, "licq");
+    g.allow_only({"method", "dense_limit", "tol"});
+    o.licq.enabled = true;
+    o.licq.eigen = parse_eigen(g, o.licq.eigen);
+  }
+  if (observer_on(f, "best_rank")) {
+    const Fields g = observer_fields(f, "best_rank");
+    g.allow_only({"s_max", "restarts", "seed", "max_iterations", "newton_steps"});
+    auto& b = o.best_rank;
+    b.s_max = static_cast<int>(int_in(g, "s_max", g.integer("s_max", truth_rank), 1, d,
+                                      "[1, d = " + std::to_string(d) + "]"));
+    b.options.restarts = static_cast<int>(int_in(g, "restarts", g.integer("restarts", b.options.restarts), 0, 1000,
+                                                 "[0, 1000]"));
+    b.options.seed = g.has("seed") ? g.seed("seed") : Rng::derive_seed(run_seed, seed_stream::best_rank);
+    b.options.max_iterations = static_cast<int>(
+        int_in(g, "max_iterations", g.integer("max_iterations", b.options.max_iterations), 1, 1'000'000, "[1, 1e6]"));
+    b.options.newton_steps = static_cast<int>(
+        int_in(g, "newton_steps", g.integer("newton_steps", b.options.newton_steps), 0, 10000, "[0, 1e4]"));
+  }
+  if (observer_on(f, "relative_error")) {
+    const Fields g = observer_fields(f, "relative_error");
+    g.allow_only({"k"});
+    o.relative_error = static_cast<int>(int_in(g, "k", g.integer("k", truth_rank), 1, truth_rank,
+                                               "[1, rank(X♮) = " + std::to_string(truth_rank) +
+                                                   "] (E_s needs a nonzero top-s part of the truth)"));
+  }
+  if (observer_on(f, "gram_spectrum")) {
+    const Fields g = observer_fields(f, "gram_spectrum");
+    g.allow_only({"count"});
+    o.gram_spectrum = static_cast<int>(int_in(g, "count", g.integer("count", d), 1, d,
+                                              "[1, d = " + std::to_string(d) + "]"));
+  }
+  if (observer_on(f, "energy_identity")) {
+    observer_fields(f, "energy_identity").allow_only({});
+    o.energy_identity = true;
+  }
+  if (observer_on(f, "singular_value_law")) {
+    const Fields g = observer_fields(f, "singular_value_law");
+    g.allow_only({"k", "floor"});
+    const Index top = flow == FlowKind::gram ? d : std::min(d, p);
+    o.singular_value_law.k = static_cast<int>(int_in(g, "k", g.integer("k", top), 1, top,
+                                                     "[1, " + std::string(flow == FlowKind::gram ? "d" : "min(d, width)") +
+                                                         " = " + std::to_string(top) + "]"));
+    o.singular_value_law.floor = g.number("floor", o.singular_value_law.floor);
+    if (!(o.singular_value_law.floor > 0 && o.singular_value_law.floor < 1))
+      g.fail("floor", "expected a relative floor in (0, 1), got " + format_number(o.singular_value_law.floor));
+  }
   return o;
 }
 
 json to_json(const ObserveConfig& o) {
-  return {{"rank_tol", o.rank_tol},
-          {"singular_values", o.singular_values},
-          {"snapshots", to_string(o.snapshots)},
-          {"snapshot_every", o.snapshot_every}};
+  json j = {{"rank_tol", o.rank_tol},
+            {"singular_values", o.singular_values},
+            {"snapshots", to_string(o.snapshots)},
+            {"snapshot_every", o.snapshot_every}};
+  const auto& m = o.manifold_distance;
+  if (m.enabled) {
+    j["manifold_distance"] = {{"upper", m.upper},
+                              {"max_iterations", m.projection.max_iterations},
+                              {"residual_tol", m.projection.residual_tol},
+                              {"dense_limit", m.projection.dense_limit},
+                              {"refine_steps", m.projection.refine_steps}};
+    if (m.xi) j["manifold_distance"]["xi"] = *m.xi;
+  } else {
+    j["manifold_distance"] = false;
+  }
+  j["licq"] = o.licq.enabled ? to_json(o.licq.eigen) : json(false);
+  const auto& b = o.best_rank;
+  j["best_rank"] = b.s_max > 0 ? json{{"s_max", b.s_max},
+                                      {"restarts", b.options.restarts},
+                                      {"seed", b.options.seed},
+                                      {"max_iterations", b.options.max_iterations},
+                                      {"newton_steps", b.options.newton_steps}}
+                               : json(false);
+  j["relative_error"] = o.relative_error > 0 ? json{{"k", o.relative_error}} : json(false);
+  j["gram_spectrum"] = o.gram_spectrum > 0 ? json{{"count", o.gram_spectrum}} : json(false);
+  j["energy_identity"] = o.energy_identity;
+  j["singular_value_law"] = o.singular_value_law.k > 0 ? json{{"k", o.singular_value_law.k},
+                                                              {"floor", o.singular_value_law.floor}}
+                                                       : json(false);
+  return j;
 }
 
 StopConfig parse_stop(const Fields& f) {
@@ -534,7 +720,8 @@ std::string to_string(SnapshotChoice kind) {
   }
   return "?";
 }
-std::string to_string(FlowKind) { return "factor"; }
+std::string to_string(FlowKind kind) { return kind == FlowKind::gram ? "gram" : "factor"; }
+std::string to_string(ReducedChoice choice) { return choice == ReducedChoice::off ? "off" : "auto"; }
 
 RunConfig parse_config(const json& config, const std::string& base_dir) {
   const Fields top(config, "");
@@ -543,8 +730,7 @@ RunConfig parse_config(const json& config, const std::string& base_dir) {
   RunConfig rc;
   if (top.has("description")) rc.description = top.string("description");
   rc.seed = top.has("seed") ? top.seed("seed") : 0;
-  top.choice("flow", {"factor"}, "flow", "factor");
-  rc.flow = FlowKind::factor;
+  if (top.has("flow")) rc.flow = parse_flow(top);
 
   // d comes from "dim", or from a planted matrix file (and then must agree).
   top.require("planted", "an object {\"type\": \"trace_one\" | \"orthogonal\" | \"file\", ...}");
@@ -569,8 +755,12 @@ RunConfig parse_config(const json& config, const std::string& base_dir) {
     if (rc.loss.learning_rate) rc.stepper.options.step = rc.loss.gd_step();
   }
   rc.times = parse_times(top.object("times"), rc.loss);
-  rc.observe = top.has("observe") ? parse_observe(top.object("observe"), rc.dim, rc.init.width)
-                                  : parse_observe(Fields(json::object(), "observe"), rc.dim, rc.init.width);
+  if (rc.flow.type == FlowKind::gram && rc.stepper.gd)
+    throw InputError("stepper.type", "the 'gd' stepper is GD on the factor U (paper 000 (3), 003 (3)); "
+                                     "flow 'gram' integrates X: use \"euler\" with a step, or an adaptive stepper");
+  const json no_observe = json::object();
+  rc.observe = parse_observe(top.has("observe") ? top.object("observe") : Fields(no_observe, "observe"), rc.dim,
+                             rc.init.width, rc.flow.type, planted_rank(rc.planted), rc.seed);
   rc.stop = top.has("stop") ? parse_stop(top.object("stop")) : StopConfig{};
   return rc;
 }
@@ -580,7 +770,7 @@ json to_json(const RunConfig& rc) {
   if (!rc.description.empty()) j["description"] = rc.description;
   j["seed"] = rc.seed;
   j["dim"] = rc.dim;
-  j["flow"] = to_string(rc.flow);
+  j["flow"] = to_json(rc.flow);
   j["operator"] = to_json(rc.op);
   j["planted"] = to_json(rc.planted);
   j["loss"] = to_json(rc.loss);

@@ -5,9 +5,12 @@
 #include <filesystem>
 #include <limits>
 
+#include "flowsense/analysis/best_rank.hpp"
+#include "flowsense/analysis/operator_norm.hpp"
 #include "flowsense/io/atomic_file.hpp"
 #include "flowsense/io/npy.hpp"
 #include "flowsense/observe/metrics.hpp"
+#include "flowsense/observe/theory_metrics.hpp"
 #include "flowsense/problem/planted.hpp"
 #include "flowsense/trajectory/manifest.hpp"
 
@@ -72,7 +75,83 @@ SnapshotKind snapshot_kind(SnapshotChoice s) {
   return SnapshotKind::none;
 }
 
+/// The theory observers the config names (observe/theory_metrics.hpp), with
+/// their once-per-run precomputations (||A||, Z*_s); returns what those found,
+/// for the manifest.
+json add_theory_metrics(const RunConfig& config, const Problem& problem, const SensingLoss& loss,
+                        std::vector<std::shared_ptr<Metric>>& metrics) {
+  const ObserveConfig& o = config.observe;
+  json record = json::object();
+  if (o.manifold_distance.enabled) {
+    const auto& m = o.manifold_distance;
+    const OperatorNorm norm = operator_norm(*problem.op, m.norm);
+    record["manifold_distance"] = {{"op_norm", norm.value}, {"op_norm_method", norm.method},
+                                   {"op_norm_converged", norm.converged},
+                                   {"xi", m.xi ? json(*m.xi) : json(nullptr)}, {"upper", m.upper}};
+    // Width p: M_b is a set of d x p factors (a Gram state is factored to that width).
+    metrics.push_back(std::make_shared<ManifoldDistanceMetric>(norm.value, m.xi, m.upper, m.projection,
+                                                                config.init.width));
+  }
+  if (o.licq.enabled) metrics.push_back(std::make_shared<LicqMetric>(o.licq.eigen));
+  if (o.best_rank.s_max > 0) {
+    const auto solutions = best_rank_solutions(loss, o.best_rank.s_max, o.best_rank.options);
+    std::vector<Matrix> factors;
+    json certificates = json::array();
+    for (const auto& z : solutions) {
+      factors.push_back(z.factor);
+      certificates.push_back({{"s", z.s}, {"training_error", z.training_error},
+                              {"relative_gradient", z.relative_gradient}, {"hessian_min", z.hessian.min},
+                              {"value_spread", z.value_spread}, {"agreeing_starts", z.agreeing_starts},
+                              {"starts", z.starts}, {"certified", z.certified}, {"degenerate", z.degenerate},
+                              {"message", z.message}});
+    }
+    record["best_rank"] = certificates;
+    metrics.push_back(std::make_shared<BestRankDistanceMetric>(std::move(factors)));
+  }
+  if (o.relative_error > 0) metrics.push_back(std::make_shared<RelativeErrorMetric>(problem.planted, o.relative_error));
+  if (o.gram_spectrum > 0) metrics.push_back(std::make_shared<GramSpectrumMetric>(o.gram_spectrum));
+  if (o.energy_identity) metrics.push_back(std::make_shared<EnergyIdentityMetric>());
+  if (o.singular_value_law.k > 0)
+    metrics.push_back(std::make_shared<SingularValueLawMetric>(o.singular_value_law.k, o.singular_value_law.floor));
+  return record;
+}
+
+std::string shape(Index rows, Index cols) { return std::to_string(rows) + " x " + std::to_string(cols); }
+
 }  // namespace
+
+FlowChoice choose_flow(const FlowConfig& flow, const Matrix& U0) {
+  FlowChoice c;
+  c.type = flow.type;
+  const Index d = U0.rows(), p = U0.cols();
+  if (flow.type == FlowKind::gram) {
+    c.record = {{"integrated", "gram"},
+                {"state", shape(d, d)},
+                {"reason", "flow.type = gram: the X flow (30) of paper 000 from X(0) = U0 U0^T"}};
+    return c;
+  }
+  c.reduction = reduce_initial_factor(U0, flow.reduced_rank_tol);
+  const Index r0 = c.reduction.rank;
+  c.record = {{"rank_U0", r0}, {"width", p}, {"reduced_rank_tol", flow.reduced_rank_tol}};
+  if (flow.reduced == ReducedChoice::off) {
+    c.record["integrated"] = "factor";
+    c.record["state"] = shape(d, p);
+    c.record["reason"] = "flow.reduced = off: the full d x p factor flow";
+  } else if (c.reduction.reduces()) {
+    c.reduced = true;
+    c.record["integrated"] = "reduced";
+    c.record["state"] = shape(d, r0);
+    c.record["reason"] = "flow.reduced = auto and rank(U0) = " + std::to_string(r0) + " < p = " +
+                         std::to_string(p) + ": the exact reduced flow L' = -grad G_c(L), U(t) = L(t) R^T "
+                         "(flow/reduced_flow.hpp), at r0/p of the cost per right-hand side";
+    c.record["discarded"] = c.reduction.discarded;
+  } else {
+    c.record["integrated"] = "factor";
+    c.record["state"] = shape(d, p);
+    c.record["reason"] = "flow.reduced = auto but rank(U0) = p = " + std::to_string(p) + ": nothing to reduce";
+  }
+  return c;
+}
 
 Experiment build_experiment(const RunConfig& config) {
   Problem problem = Problem::noiseless(build_operator(config.op, config.dim), make_planted(config));
@@ -86,8 +165,10 @@ Experiment build_experiment(const RunConfig& config) {
       std::make_shared<TestErrorMetric>(problem.planted), std::make_shared<RankMetric>(config.observe.rank_tol)};
   if (config.observe.singular_values > 0)
     metrics.push_back(std::make_shared<SingularValuesMetric>(config.observe.singular_values));
+  json observers = add_theory_metrics(config, problem, loss, metrics);
 
   Matrix initial = make_initial(config);
+  FlowChoice flow = choose_flow(config.flow, initial);
   return Experiment{std::move(problem),
                     std::move(loss),
                     std::move(initial),
@@ -95,34 +176,91 @@ Experiment build_experiment(const RunConfig& config) {
                     config.times.times,
                     h,
                     std::move(metrics),
-                    snapshot_kind(config.observe.snapshots)};
+                    snapshot_kind(config.observe.snapshots),
+                    std::move(flow),
+                    std::move(observers)};
 }
 
 std::vector<std::shared_ptr<StopRule>> make_stop_rules(const RunConfig& config, const SensingLoss& loss) {
   const StopConfig& s = config.stop;
+  const StateKind kind = config.flow.type == FlowKind::gram ? StateKind::gram : StateKind::factor;
   std::vector<std::shared_ptr<StopRule>> rules;
   if (s.training_error_below)
-    rules.push_back(std::make_shared<TrainingErrorBelow>(loss, StateKind::factor, *s.training_error_below,
+    rules.push_back(std::make_shared<TrainingErrorBelow>(loss, kind, *s.training_error_below,
                                                          s.training_error_relative, s.training_error_every));
   if (s.stagnation_window)
-    rules.push_back(std::make_shared<Stagnation>(loss, StateKind::factor, *s.stagnation_window,
-                                                 s.stagnation_tolerance));
+    rules.push_back(std::make_shared<Stagnation>(loss, kind, *s.stagnation_window, s.stagnation_tolerance));
   if (s.max_steps || s.max_rhs || s.max_seconds > 0)
     rules.push_back(std::make_shared<Budget>(s.max_steps, s.max_rhs, s.max_seconds));
   if (s.max_state_norm) rules.push_back(std::make_shared<NormAbove>(*s.max_state_norm));
   return rules;
 }
 
+namespace {
+
+/// Integrates `flow` from `state`, handing every observation to `observe`;
+/// a reduced factor run hands U = L R^T to it.
+template <class Flow>
+Summary integrate_observed(Flow& flow, Matrix& state, const Experiment& e, const Observer& observe, Watch watch,
+                           const Matrix* R) {
+  if (R) watch.observe = expanding_observer(observe, *R);
+  else watch.observe = observe;
+  return integrate(flow, state, e.times, e.options, watch);
+}
+
+/// Runs `choice` from U0 and returns the end state (U, or X for gram).
+Summary integrate_choice(const FlowChoice& choice, const Experiment& e, const Observer& observe, const Watch& watch,
+                         Matrix& final_state) {
+  if (choice.type == FlowKind::gram) {
+    GramFlow flow(e.loss);
+    Matrix X = e.initial * e.initial.transpose();
+    const Summary s = integrate_observed(flow, X, e, observe, watch, nullptr);
+    final_state = std::move(X);
+    return s;
+  }
+  FactorFlow flow(e.loss);
+  Matrix state = choice.reduced ? choice.reduction.L : e.initial;
+  const Summary s = integrate_observed(flow, state, e, observe, watch, choice.reduced ? &choice.reduction.R : nullptr);
+  final_state = choice.reduced ? expand_factor(state, choice.reduction.R) : std::move(state);
+  return s;
+}
+
+}  // namespace
+
 RunResult run(const RunConfig& config, const RunHooks& hooks) {
   Experiment e = build_experiment(config);
-  Recorder recorder(e.loss, StateKind::factor, e.metrics, e.gd_step, e.snapshots);
+  RunResult result;
+  result.flow = e.flow.record;
+  result.observers = e.observers;
+
+  // gram_gap: the other flow first, its X(t) at every observation time.
+  if (config.flow.gram_gap) {
+    FlowConfig other = config.flow;
+    other.type = config.flow.type == FlowKind::gram ? FlowKind::factor : FlowKind::gram;
+    const FlowChoice reference = choose_flow(other, e.initial);
+    std::vector<double> times;
+    std::vector<Matrix> grams;
+    Watch watch;
+    watch.cancel = hooks.cancel;
+    const Observer keep = [&](const Matrix& state, const StepInfo& info) {
+      times.push_back(info.t);
+      grams.push_back(gram_of(state, reference.state_kind()));
+    };
+    Matrix end;
+    const Summary s = integrate_choice(reference, e, keep, watch, end);
+    result.flow["gram_gap_reference"] = {{"flow", reference.record}, {"summary", to_json(s)}};
+    e.metrics.push_back(std::make_shared<GramGapMetric>(std::move(times), std::move(grams)));
+  }
+
+  const StateKind kind = e.flow.state_kind();
+  Recorder recorder(e.loss, kind, e.metrics, e.gd_step, e.snapshots);
   const std::size_t train_col = static_cast<std::size_t>(
       std::find(recorder.trajectory().columns.begin(), recorder.trajectory().columns.end(), "training_error") -
       recorder.trajectory().columns.begin());
   double last_training_error = std::numeric_limits<double>::quiet_NaN();
 
   Watch watch;
-  watch.observe = [&](const Matrix& state, const StepInfo& info) {
+  const Observer observe = [&](const Matrix& state, const StepInfo& info) {
     recorder.record(state, info);
     last_training_error = recorder.trajectory().rows.back()[train_col];
   };
@@ -133,16 +271,11 @@ RunResult run(const RunConfig& config, const RunHooks& hooks) {
       hooks.progress(RunProgress{info, t_end, e.gd_step, last_training_error});
     };
 
-  RunResult result;
   for (const auto& rule : watch.stop_rules) result.stop_rules.push_back(rule->describe());
   result.gd_step = e.gd_step;
-  Matrix state = e.initial;
-  // The flow (factor today; "gram" and the reduced flow are later branches).
-  FactorFlow flow(e.loss);
-  const Summary summary = integrate(flow, state, e.times, e.options, watch);
+  const Summary summary = integrate_choice(e.flow, e, observe, watch, result.final_state);
   recorder.finish(summary);
   result.trajectory = recorder.take();
-  result.final_state = std::move(state);
   return result;
 }
 
@@ -206,6 +339,8 @@ json write_run_outputs(const std::string& dir, const RunConfig& config, const Ru
                                                                   : s.last.t / result.gd_step)
                                          : json(nullptr)}}},
       {"stepper", {{"name", config.stepper.name()}, {"gd_step", result.gd_step}}},
+      {"flow", result.flow},
+      {"observers", result.observers},
       {"stop_rules", result.stop_rules},
       {"trajectory", {{"file", "trajectory.csv"}, {"columns", tr.columns}, {"rows", tr.rows.size()}}},
       {"final", final_values},

@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "flowsense/analysis/best_rank.hpp"
+#include "flowsense/analysis/manifold_distance.hpp"
 #include "flowsense/core/types.hpp"
 #include "flowsense/experiment/operator_config.hpp"
 #include "flowsense/integrate/stepper.hpp"
@@ -29,11 +31,31 @@ inline constexpr std::uint64_t sensing_operator = 1;  ///< operator.seed
 inline constexpr std::uint64_t planted = 2;           ///< planted.seed
 inline constexpr std::uint64_t init = 3;              ///< init.seed
 inline constexpr std::uint64_t noise = 4;             ///< reserved: measurement noise
+inline constexpr std::uint64_t best_rank = 5;         ///< observe.best_rank.seed
+inline constexpr std::uint64_t check = 6;             ///< the seed of `flowsense check`
 }  // namespace seed_stream
 
-/// Which ODE is integrated. Only the factor flow U' = -grad G_c(U) for now;
-/// the Gram flow (paper 000 (30)) and the reduced flow are later choices.
-enum class FlowKind { factor };
+/// Which ODE is integrated: the factor flow U' = -grad G_c(U) on d x p
+/// factors, or the Gram flow (paper 000 (30)) X' = -2c (A*(r) X + X A*(r)) on
+/// symmetric d x d matrices from X(0) = U0 U0^T.
+enum class FlowKind { factor, gram };
+
+/// Whether a factor flow from a rank-deficient start is integrated as the
+/// exact reduced flow L' = -grad G_c(L), U(t) = L(t) R^T (flow/reduced_flow.hpp).
+enum class ReducedChoice { automatic, off };
+
+struct FlowConfig {
+  FlowKind type = FlowKind::factor;
+  /// factor only: "auto" integrates the d x r0 state when r0 = rank(U0) < p
+  /// (the same trajectory at r0/p of the cost), "off" always the d x p one.
+  ReducedChoice reduced = ReducedChoice::automatic;
+  /// rank(U0) = #{sigma_i(U0) > reduced_rank_tol * sigma_1(U0)}, in [0, 1).
+  double reduced_rank_tol = 1e-12;
+  /// Also integrate the other flow (Gram for a factor run, factor for a Gram
+  /// run) from the same start with the same stepper and times, and record
+  /// "gram_gap" = ||X(t) - U(t)U(t)^T||_F (observe/theory_metrics.hpp).
+  bool gram_gap = false;
+};
 
 enum class PlantedKind { trace_one, orthogonal, file };
 
@@ -93,11 +115,40 @@ struct TimesConfig {
 
 enum class SnapshotChoice { none, factor, gram };
 
+/// The theory observers of observe/theory_metrics.hpp, each off unless the
+/// config names it (docs/config.md lists their columns and cost).
+struct ManifoldDistanceObserve {  ///< "manifold_distance": dist(U, M_b) bounds
+  bool enabled = false;
+  bool upper = true;           ///< run the Gauss-Newton projection (the costly part)
+  std::optional<double> xi;    ///< the norm bound of M_b (paper 000 (model)); none: xi-free bounds
+  ProjectionOptions projection;
+  EigenOptions norm;           ///< for ||A||, computed once per run
+};
+struct LicqObserve {  ///< "licq": sigma_m(Dg(U)), Assumption 3.1(ii)
+  bool enabled = false;
+  EigenOptions eigen;
+};
+struct BestRankObserve {  ///< "best_rank": Procrustes and ||UU^T - Z*_s||_F for s = 1..s_max
+  int s_max = 0;           ///< 0: off
+  BestRankOptions options; ///< Z*_s are computed once per run
+};
+struct SingularValueLawObserve {  ///< "singular_value_law": (36) along the run
+  int k = 0;               ///< 0: off
+  double floor = 1e-12;
+};
+
 struct ObserveConfig {
   double rank_tol = 1e-8;
   int singular_values = 0;
   SnapshotChoice snapshots = SnapshotChoice::none;
   int snapshot_every = 1;
+  ManifoldDistanceObserve manifold_distance;
+  LicqObserve licq;
+  BestRankObserve best_rank;
+  int relative_error = 0;   ///< "relative_error": E_1..E_k of paper 003 (0: off)
+  int gram_spectrum = 0;    ///< "gram_spectrum": x_eig_1..x_eig_n of X = UU^T (0: off)
+  bool energy_identity = false;  ///< "energy_identity": dG/dt = -||grad G||^2
+  SingularValueLawObserve singular_value_law;
 };
 
 struct StopConfig {
@@ -115,7 +166,7 @@ struct RunConfig {
   std::string description;
   std::uint64_t seed = 0;
   Index dim = 0;
-  FlowKind flow = FlowKind::factor;
+  FlowConfig flow;
   OperatorConfig op;
   PlantedConfig planted;
   LossConfig loss;
@@ -145,5 +196,6 @@ std::string to_string(InitKind kind);
 std::string to_string(TimeGridKind kind);
 std::string to_string(SnapshotChoice kind);
 std::string to_string(FlowKind kind);
+std::string to_string(ReducedChoice choice);
 
 }  // namespace flowsense

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "flowsense/experiment/config.hpp"
+#include "flowsense/flow/reduced_flow.hpp"
 #include "flowsense/integrate/integrate.hpp"
 #include "flowsense/integrate/stop_rules.hpp"
 #include "flowsense/observe/metric.hpp"
@@ -27,6 +28,20 @@
 #include "flowsense/trajectory/trajectory.hpp"
 
 namespace flowsense {
+
+/// Which state is integrated, and why (recorded in the manifest as "flow").
+struct FlowChoice {
+  FlowKind type = FlowKind::factor;  ///< factor or gram (the X flow (30))
+  bool reduced = false;              ///< factor: the exact reduced flow on L = U0 R
+  ReducedFactor reduction;           ///< factor: the split U0 = L0 R^T (computed for "auto")
+  nlohmann::json record;             ///< integrated, state shape, reason, rank(U0), ...
+  StateKind state_kind() const { return type == FlowKind::gram ? StateKind::gram : StateKind::factor; }
+};
+
+/// Decides the integrated state for a config and its U0: the X flow for
+/// flow.type "gram"; for "factor" the reduced flow when flow.reduced is
+/// "auto" and rank(U0) < p (at flow.reduced_rank_tol), else the full one.
+FlowChoice choose_flow(const FlowConfig& flow, const Matrix& U0);
 
 /// Everything a configured run is made of.
 struct Experiment {
@@ -38,6 +53,9 @@ struct Experiment {
   double gd_step = 0.0;           ///< flow time of one GD iteration (0: none)
   std::vector<std::shared_ptr<Metric>> metrics;
   SnapshotKind snapshots = SnapshotKind::none;
+  FlowChoice flow;                ///< which state run() integrates
+  /// What the theory observers precomputed once (||A||, Z*_s certificates).
+  nlohmann::json observers = nlohmann::json::object();
 };
 
 /// Builds the problem, loss, initial state, options, times and metrics.
@@ -62,13 +80,18 @@ struct RunHooks {
 
 struct RunResult {
   Trajectory trajectory;  ///< rows, snapshots and the Summary
-  Matrix final_state;     ///< the last good state
+  /// The last good state: U (d x p; U = L R^T for a reduced run) or X (gram).
+  Matrix final_state;
+  nlohmann::json flow;    ///< FlowChoice::record, plus the gram_gap reference run
+  nlohmann::json observers = nlohmann::json::object();  ///< Experiment::observers
   double gd_step = 0.0;
   std::vector<std::string> stop_rules;  ///< describe() of each rule
 };
 
-/// Integrates the configured flow and records it. Never throws for a
-/// numerical outcome (see trajectory.summary).
+/// Integrates the configured flow (FlowChoice) and records it; with
+/// flow.gram_gap, first integrates the other flow from the same start and
+/// adds the "gram_gap" column. Never throws for a numerical outcome (see
+/// trajectory.summary).
 RunResult run(const RunConfig& config, const RunHooks& hooks = {});
 
 /// Writes into `dir` (created if needed), each file atomically:
