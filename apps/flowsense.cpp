@@ -3,6 +3,7 @@
 //   flowsense run CONFIG.json --out DIR    integrate a configured flow, record it
 //   flowsense validate CONFIG.json         check a config without running it
 //   flowsense sweep SWEEP.json --out DIR   a grid of runs x trials (apps/sweep_command.cpp)
+//   flowsense check THEOREM CONFIG.json --out DIR   a theorem's verdict (apps/check_command.cpp)
 //
 // Exit status: 0 ok, 1 the run ended abnormally (diverged, interrupted, out of
 // budget, ...; everything recorded is still written), 2 bad input or usage.
@@ -25,6 +26,7 @@
 #include "flowsense/experiment/run.hpp"
 #include "flowsense/io/atomic_file.hpp"
 #include "flowsense/version.hpp"
+#include "check_command.hpp"
 #include "sweep_command.hpp"
 
 namespace fs = std::filesystem;
@@ -41,14 +43,18 @@ usage:
   flowsense run CONFIG.json --out DIR [options]   integrate the flow a config describes and record it
   flowsense validate CONFIG.json [options]        check a config and the .npy files it names, without running
   flowsense sweep SWEEP.json --out DIR [options]  run a grid of configs x seeded trials, resumable; aggregate
+  flowsense check THEOREM [CONFIG.json] --out DIR run what a theorem needs and write its verdict
+                                                  (lemma_c1, theorem_3_2, theorem_4_1, lemma_f2,
+                                                  lemma_e1, pl_inequality, lemma_5_1)
   flowsense --version
   flowsense --help
 
-`flowsense run --help` and `flowsense validate --help` describe the options.
+`flowsense COMMAND --help` describes the options of each command.
 The config fields are documented in docs/config.md.
 
 exit status: 0 ok; 1 the run ended abnormally (diverged, interrupted, budget
 used up, stagnated, no progress), its outputs still written; 2 bad input or usage.
+check: 0 holds, 1 inconclusive, 3 violated (outputs written), 2 bad input or usage.
 )";
 
 const char* const run_help = R"(usage: flowsense run CONFIG.json --out DIR [--set FIELD=VALUE]... [--force] [--quiet]
@@ -129,7 +135,7 @@ struct Options {
 Options parse_args(int argc, char** argv) {
   Options o;
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty()) throw UsageError("missing command (run or validate)");
+  if (args.empty()) throw UsageError("missing command (run, validate, sweep or check)");
   o.command = args[0];
   if (o.command == "-h" || o.command == "--help" || o.command == "help") {
     o.command = "help";
@@ -140,7 +146,7 @@ Options parse_args(int argc, char** argv) {
     return o;
   }
   if (o.command != "run" && o.command != "validate")
-    throw UsageError("unknown command '" + o.command + "' (expected run or validate)");
+    throw UsageError("unknown command '" + o.command + "' (expected run, validate, sweep or check)");
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](const std::string& flag) -> std::string {
@@ -341,6 +347,7 @@ int cmd_run(const Options& o) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "sweep") return sweep_command(argc - 1, argv + 1);
+  if (argc > 1 && std::string(argv[1]) == "check") return flowsense_cli::check_command(argc - 2, argv + 2);
   Options o;
   try {
     o = parse_args(argc, argv);
