@@ -155,3 +155,36 @@ TEST_CASE("check: lemma_c1 from a config is the library verdict of the same run"
   CHECK(to_json(parse_check_config(CheckKind::lemma_c1, written["config"], ".")) == written["config"]);
   fs::remove_all(dir);
 }
+
+TEST_CASE("check: a rank-1 start whose computed full flow escapes the saddle through rounding", "[check]") {
+  // d = 10, m = 80, rank-2 truth, a rank-1 start: the exact flow stays rank 1 forever
+  // (Lemma C.1) and converges to a rank-1 critical point, a saddle of G. The full 10 x 10
+  // factor flow, computed in floating point, leaves the row space of U0 at rounding level
+  // and the saddle amplifies that until the rank is 2. The check must not call this a
+  // violation of the lemma: the growth is all in the row-space leak.
+  json c = json::parse(R"({
+    "seed": 1, "dim": 10,
+    "operator": {"type": "gaussian", "measurements": 80, "scale": "unit"},
+    "planted": {"type": "trace_one", "rank": 2},
+    "loss": {"convention": "paper000"},
+    "init": {"type": "random", "rank": 1, "width": 10, "norm": 1.0},
+    "stepper": {"type": "dopri5", "rtol": 1e-8, "atol": 1e-12},
+    "times": {"type": "log", "t_min": 1e-3, "t_end": 16, "points": 30}
+  })");
+  const Verdict v = run_check(parse_check_config(CheckKind::lemma_c1, c, "."));
+  REQUIRE(v.quantity("max_rank_along_run") == 2);  // the computed rank did grow
+  CHECK(v.status == VerdictStatus::inconclusive);
+  CHECK(v.quantity("max_rank_excess_over_leak_bound") <= 1.0 + 1e-6);
+  CHECK(v.quantity("max_row_space_leak") > 1e-8);  // the computed U(t) left the row space
+  CHECK_THAT(v.summary, Catch::Matchers::Contains("left the row space"));
+
+  // The exact reduced flow (the default for this start) keeps rank 1 and stays at the
+  // saddle's training error; the full flow escapes to the rank-2 solution.
+  const RunResult reduced = run(parse_config(c, "."));
+  REQUIRE(reduced.flow["integrated"] == "reduced");
+  for (double r : reduced.trajectory.column("rank")) CHECK(r == 1);
+  c["flow"] = {{"reduced", "off"}};
+  const RunResult full = run(parse_config(c, "."));
+  CHECK(full.trajectory.column("rank").back() == 2);
+  CHECK(full.trajectory.final_value("training_error") < 1e-6 * reduced.trajectory.final_value("training_error"));
+}
