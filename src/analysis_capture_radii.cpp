@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "flowsense/analysis/licq.hpp"
+#include "flowsense/analysis/symmetric_eigs.hpp"
 #include "flowsense/core/random.hpp"
 
 namespace flowsense {
@@ -18,18 +19,6 @@ Matrix random_orthogonal(Index p, Rng& rng) {
   return qr.householderQ() * Matrix::Identity(p, p);
 }
 
-/// A d x p factor F with F F^T = X (PSD part), zero-padded or truncated to p.
-Matrix eigen_factor(const Matrix& X, Index p) {
-  Eigen::SelfAdjointEigenSolver<Matrix> eig(0.5 * (X + X.transpose()));
-  const Index d = X.rows();
-  Matrix F = Matrix::Zero(d, p);
-  for (Index k = 0; k < std::min(p, d); ++k) {
-    const Index j = d - 1 - k;
-    const double l = eig.eigenvalues()[j];
-    if (l > 0) F.col(k) = std::sqrt(l) * eig.eigenvectors().col(j);
-  }
-  return F;
-}
 
 }  // namespace
 
@@ -90,7 +79,7 @@ std::vector<Matrix> default_manifold_starts(const Problem& problem, const Matrix
                                 std::to_string(problem.dim()) + " rows, got " + std::to_string(U0.rows()));
   const Index d = U0.rows(), p = U0.cols();
   Rng rng(seed);
-  const Matrix planted = eigen_factor(problem.planted, p);
+  const Matrix planted = psd_factor(problem.planted, p);
   std::vector<Matrix> starts;
   starts.push_back(U0);
   const double scales[] = {0.01, 0.1, 0.3};

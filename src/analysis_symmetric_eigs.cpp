@@ -3,6 +3,7 @@
 #include <Spectra/SymEigsSolver.h>
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 
@@ -166,6 +167,18 @@ EigenResult extreme_eigenpairs(const SymmetricOperator& op, Index n, Index nev, 
   const bool dense = options.method == EigenMethod::dense ||
                      (options.method == EigenMethod::automatic && n <= options.dense_limit);
   return dense ? dense_eigs(op, n, nev, end) : lanczos_eigs(op, n, nev, end, options);
+}
+
+Matrix psd_factor(const Matrix& X, Index p) {
+  Eigen::SelfAdjointEigenSolver<Matrix> eig(0.5 * (X + X.transpose()));
+  const Index d = X.rows();
+  Matrix F = Matrix::Zero(d, p);
+  for (Index k = 0; k < std::min(p, d); ++k) {
+    const Index j = d - 1 - k;  // eigenvalues come in ascending order
+    const double l = eig.eigenvalues()[j];
+    if (l > 0) F.col(k) = std::sqrt(l) * eig.eigenvectors().col(j);
+  }
+  return F;
 }
 
 }  // namespace flowsense

@@ -85,7 +85,11 @@ std::optional<StopReason> Budget::check(const Matrix&, const StepInfo& info) {
   if (max_seconds_ > 0 &&
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() > max_seconds_)
     return StopReason{Termination::budget_exhausted,
-                      "wall-time budget of " + std::to_string(max_seconds_) + " s used up at " + at(info)};
+                      [&] {
+                        std::ostringstream s;
+                        s << "wall-time budget of " << max_seconds_ << " s used up at " << at(info);
+                        return s.str();
+                      }()};
   return std::nullopt;
 }
 

@@ -48,16 +48,7 @@ Matrix observed_factor(Observation& o, Index width) {
     Eigen::JacobiSVD<Matrix> svd(s, Eigen::ComputeThinU);
     return svd.matrixU().leftCols(width) * svd.singularValues().head(width).asDiagonal();
   }
-  const Index d = s.rows();
-  const Index p = width > 0 ? width : d;
-  Eigen::SelfAdjointEigenSolver<Matrix> eig(0.5 * (s + s.transpose()));
-  Matrix F = Matrix::Zero(d, p);
-  for (Index k = 0; k < std::min(p, d); ++k) {
-    const Index j = d - 1 - k;
-    const double l = eig.eigenvalues()[j];
-    if (l > 0) F.col(k) = std::sqrt(l) * eig.eigenvectors().col(j);
-  }
-  return F;
+  return psd_factor(s, width > 0 ? width : s.rows());
 }
 
 // ------------------------------------------------------------ dist(U, M_b)

@@ -8,6 +8,7 @@
 #include "flowsense/analysis/capture_radii.hpp"
 #include "flowsense/analysis/isometry.hpp"
 #include "flowsense/analysis/licq.hpp"
+#include "flowsense/analysis/symmetric_eigs.hpp"
 #include "flowsense/analysis/manifold_distance.hpp"
 #include "flowsense/analysis/operator_norm.hpp"
 #include "flowsense/core/packed.hpp"
@@ -41,18 +42,6 @@ std::string fmt(double v) {
   return s.str();
 }
 
-/// The eigen-factor of a PSD matrix, d x p (zero-padded).
-Matrix eigen_factor(const Matrix& X, Index p) {
-  Eigen::SelfAdjointEigenSolver<Matrix> eig(0.5 * (X + X.transpose()));
-  const Index d = X.rows();
-  Matrix F = Matrix::Zero(d, p);
-  for (Index k = 0; k < std::min(p, d); ++k) {
-    const Index j = d - 1 - k;
-    const double l = eig.eigenvalues()[j];
-    if (l > 0) F.col(k) = std::sqrt(l) * eig.eigenvectors().col(j);
-  }
-  return F;
-}
 
 }  // namespace
 
@@ -92,7 +81,7 @@ Verdict check_theorem_3_2(const RunSetup& setup, const Theorem32Options& options
   const Index rank_X = numerical_rank(lam.cwiseMax(0.0), 1e-12);
   const Index effrank = numerical_rank(lam.cwiseMax(0.0), options.effrank_tol);
   const double op_norm = operator_norm(*problem.op).value;
-  const Matrix U_nat = eigen_factor(Xn, p);
+  const Matrix U_nat = psd_factor(Xn, p);
   const double b_norm = problem.b.norm();
   v.add("d", static_cast<double>(d));
   v.add("p", static_cast<double>(p));

@@ -12,6 +12,8 @@
 //
 // Header only, for any test file (include "oracles.hpp").
 #include <algorithm>
+#include <cstdint>
+#include <memory>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -20,7 +22,12 @@
 
 #include <Eigen/Dense>
 
+#include "flowsense/core/random.hpp"
 #include "flowsense/core/types.hpp"
+#include "flowsense/loss/sensing_loss.hpp"
+#include "flowsense/problem/full_observation.hpp"
+#include "flowsense/problem/planted.hpp"
+#include "flowsense/problem/problem.hpp"
 #include "flowsense/problem/gaussian_operator.hpp"
 
 namespace flowsense::oracle {
@@ -255,5 +262,40 @@ private:
   Matrix W0_;
   double rate_;
 };
+
+/// A symmetric d x d matrix with the given spectrum in a random orthonormal basis.
+inline Matrix with_spectrum(const std::vector<double>& eigenvalues, std::uint64_t seed) {
+  const auto d = static_cast<Index>(eigenvalues.size());
+  Rng rng(seed);
+  const Matrix Q = Eigen::HouseholderQR<Matrix>(rng.normal_matrix(d, d)).householderQ();
+  const Vector l = Eigen::Map<const Vector>(eigenvalues.data(), d);
+  return Q * l.asDiagonal() * Q.transpose();
+}
+
+/// A case of the full-observation closed form: the target Z and the start U0.
+struct ClosedFormSetup {
+  const char* name;
+  Matrix Z;
+  Matrix U0;
+};
+
+/// The cases every stepper is checked on against FullObservationFlow.
+inline std::vector<ClosedFormSetup> closed_form_setups() {
+  return {
+      // Paper 003's shape: PSD rank-2 Z (four numerically zero eigenvalues,
+      // where int e^{2 lambda s} ds -> t), small full-rank start.
+      {"PSD rank-2 Z, full-rank U0 with norm 0.1", planted_orthogonal(6, {1.0, 0.5}, 11),
+       random_factor(6, 6, 6, 0.1, 12)},
+      // An indefinite Z (a decaying direction, exact zeros in a rotated basis)
+      // and a narrow factor p = 3 < d.
+      {"indefinite Z, 6 x 3 U0 with norm 1", with_spectrum({1.0, 0.5, 0.0, 0.0, 0.0, -0.25}, 13),
+       random_factor(6, 3, 3, 1.0, 14)},
+  };
+}
+
+/// G with c = 1/2 under full observation of Z: the flow of the closed form.
+inline SensingLoss full_observation_loss(const Matrix& Z) {
+  return SensingLoss(Problem::noiseless(std::make_shared<FullObservation>(Z.rows()), Z), 0.5);
+}
 
 }  // namespace flowsense::oracle

@@ -23,39 +23,9 @@ using oracle::Sci;
 
 namespace {
 
-/// A symmetric d x d matrix with the given spectrum in a random orthonormal basis.
-Matrix with_spectrum(const std::vector<double>& eigenvalues, std::uint64_t seed) {
-  const auto d = static_cast<Index>(eigenvalues.size());
-  Rng rng(seed);
-  const Matrix Q = Eigen::HouseholderQR<Matrix>(rng.normal_matrix(d, d)).householderQ();
-  const Vector l = Eigen::Map<const Vector>(eigenvalues.data(), d);
-  return Q * l.asDiagonal() * Q.transpose();
-}
-
-/// A test case of the closed form: the target Z and the start U0.
-struct Setup {
-  const char* name;
-  Matrix Z;
-  Matrix U0;
-};
-
-std::vector<Setup> setups() {
-  return {
-      // Paper 003's shape: PSD rank-2 Z (four numerically zero eigenvalues,
-      // where int e^{2 lambda s} ds -> t), small full-rank start.
-      {"PSD rank-2 Z, full-rank U0 with norm 0.1", planted_orthogonal(6, {1.0, 0.5}, 11),
-       random_factor(6, 6, 6, 0.1, 12)},
-      // An indefinite Z (a decaying direction, exact zeros in a rotated basis)
-      // and a narrow factor p = 3 < d.
-      {"indefinite Z, 6 x 3 U0 with norm 1", with_spectrum({1.0, 0.5, 0.0, 0.0, 0.0, -0.25}, 13),
-       random_factor(6, 3, 3, 1.0, 14)},
-  };
-}
-
-SensingLoss full_loss(const Matrix& Z) {
-  auto op = std::make_shared<FullObservation>(Z.rows());
-  return SensingLoss(Problem::noiseless(op, Z), 0.5);
-}
+using oracle::closed_form_setups;
+using oracle::full_observation_loss;
+using oracle::with_spectrum;
 
 /// Integrates `system` and returns X = gram(state) at every observation time.
 template <class System, class Gram>
@@ -88,7 +58,7 @@ TEST_CASE("closed-form oracle: integral of e^{2 lambda s} handles zero and tiny 
 
 TEST_CASE("closed-form oracle solves X' = ZX + XZ - 2X^2 from X(0) = U0 U0^T",
           "[oracle][closed_form]") {
-  for (const auto& setup : setups()) {
+  for (const auto& setup : closed_form_setups()) {
     INFO(setup.name);
     const FullObservationFlow exact(setup.Z, setup.U0);
     const Matrix X0 = setup.U0 * setup.U0.transpose();
@@ -132,7 +102,7 @@ TEST_CASE("dopri5 and fehlberg78 follow the full-observation closed form to 1e-8
   // below 1e-3 of the state, which do not move the relative Frobenius error.
   const std::vector<double> times = {0.0, 0.5, 2.0, 10.0, 50.0};
   for (StepperKind kind : {StepperKind::dopri5, StepperKind::fehlberg78}) {
-    for (const auto& setup : setups()) {
+    for (const auto& setup : closed_form_setups()) {
       INFO(to_string(kind) << ", " << setup.name);
       const FullObservationFlow exact(setup.Z, setup.U0);
       IntegrateOptions options;
@@ -141,7 +111,7 @@ TEST_CASE("dopri5 and fehlberg78 follow the full-observation closed form to 1e-8
       options.atol = 1e-14;
       options.step = 1e-3;
 
-      FactorFlow flow(full_loss(setup.Z));
+      FactorFlow flow(full_observation_loss(setup.Z));
       Summary summary;
       auto grams = observe_grams(flow, setup.U0, times, options, factor_gram, &summary);
       INFO(summary.message);
@@ -153,7 +123,7 @@ TEST_CASE("dopri5 and fehlberg78 follow the full-observation closed form to 1e-8
       }
 
       // The Gram flow (30) from X0 = U0 U0^T reaches the same X(t).
-      GramFlow gram_flow(full_loss(setup.Z));
+      GramFlow gram_flow(full_observation_loss(setup.Z));
       auto gram_path = observe_grams(gram_flow, Matrix(setup.U0 * setup.U0.transpose()), times,
                                      options, identity_gram, &summary);
       REQUIRE(summary.termination == Termination::completed);
@@ -169,11 +139,11 @@ TEST_CASE("dopri5 and fehlberg78 follow the full-observation closed form to 1e-8
 namespace {
 
 /// Relative error of X(T) for a fixed-step run with step h.
-double fixed_step_error(StepperKind kind, const Setup& setup, double T, double h) {
+double fixed_step_error(StepperKind kind, const oracle::ClosedFormSetup& setup, double T, double h) {
   IntegrateOptions options;
   options.stepper = kind;
   options.step = h;
-  FactorFlow flow(full_loss(setup.Z));
+  FactorFlow flow(full_observation_loss(setup.Z));
   Summary summary;
   auto grams = observe_grams(flow, setup.U0, {0.0, T}, options, factor_gram, &summary);
   REQUIRE(summary.termination == Termination::completed);
@@ -182,7 +152,7 @@ double fixed_step_error(StepperKind kind, const Setup& setup, double T, double h
 }
 
 /// log2 of successive error ratios as the step is halved.
-std::vector<double> observed_orders(StepperKind kind, const Setup& setup, double T,
+std::vector<double> observed_orders(StepperKind kind, const oracle::ClosedFormSetup& setup, double T,
                                     const std::vector<double>& steps) {
   std::vector<double> errors;
   for (double h : steps) errors.push_back(fixed_step_error(kind, setup, T, h));
@@ -207,7 +177,7 @@ TEST_CASE("RK4 and Euler converge with orders 4 and 1 to the closed form",
   // band q +- 0.3 (RK4) and q +- 0.1 (Euler) tests the order itself.
   // Powers of two: T / h is an integer, so the run lands exactly on T.
   const double T = 2.0;
-  for (const auto& setup : setups()) {
+  for (const auto& setup : closed_form_setups()) {
     INFO(setup.name);
     for (double q : observed_orders(StepperKind::rk4, setup, T, {1.0 / 16, 1.0 / 32, 1.0 / 64})) {
       CHECK(q >= 3.7);

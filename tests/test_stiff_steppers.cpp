@@ -43,34 +43,11 @@ using Catch::Matchers::WithinRel;
 
 namespace {
 
-double rel_err(const Matrix& a, const Matrix& b) { return (a - b).norm() / b.norm(); }
+using oracle::closed_form_setups;
+using oracle::full_observation_loss;
+using oracle::relative_error;
+using oracle::with_spectrum;
 
-Matrix with_spectrum(const std::vector<double>& eigenvalues, std::uint64_t seed) {
-  const auto d = static_cast<Index>(eigenvalues.size());
-  Rng rng(seed);
-  const Matrix Q = Eigen::HouseholderQR<Matrix>(rng.normal_matrix(d, d)).householderQ();
-  const Vector l = Eigen::Map<const Vector>(eigenvalues.data(), d);
-  return Q * l.asDiagonal() * Q.transpose();
-}
-
-struct Setup {
-  const char* name;
-  Matrix Z;
-  Matrix U0;
-};
-
-std::vector<Setup> setups() {
-  return {
-      {"PSD rank-2 Z, full-rank 6 x 6 U0 with norm 0.1", planted_orthogonal(6, {1.0, 0.5}, 11),
-       random_factor(6, 6, 6, 0.1, 12)},
-      {"indefinite Z, 6 x 3 U0 with norm 1", with_spectrum({1.0, 0.5, 0.0, 0.0, 0.0, -0.25}, 13),
-       random_factor(6, 3, 3, 1.0, 14)},
-  };
-}
-
-SensingLoss full_loss(const Matrix& Z) {
-  return SensingLoss(Problem::noiseless(std::make_shared<FullObservation>(Z.rows()), Z), 0.5);
-}
 
 /// Example 1.1 of paper 000: d = 30, m = 240 Gaussian (s = 1), planted
 /// trace-one rank 2, c = 1/4.
@@ -136,13 +113,13 @@ TEST_CASE("GramFlow::jacobian_vector is the derivative of the Gram right-hand si
   };
   const double e = 1e-3;
   const Matrix fd = (F(-2 * e) - 8 * F(-e) + 8 * F(e) - F(2 * e)) / (12 * e);
-  CHECK(rel_err(jv, fd) < 1e-8);
+  CHECK(relative_error(jv, fd) < 1e-8);
   // The brief's form of the same product: -2c (dS X + X dS + S V + V S).
   const Matrix dS = loss.op().adjoint(loss.op()(V));
   Vector r = loss.op()(X) - loss.data();
   const Matrix S = loss.op().adjoint(r);
   const Matrix direct = -2 * loss.c() * (dS * X + X * dS + S * V + V * S);
-  CHECK(rel_err(jv, direct) < 1e-12);
+  CHECK(relative_error(jv, direct) < 1e-12);
 }
 
 TEST_CASE("FactorFlow::linearize equals jacobian_vector and the finite difference",
@@ -157,7 +134,7 @@ TEST_CASE("FactorFlow::linearize equals jacobian_vector and the finite differenc
   Matrix a, b;
   flow.jacobian_vector(U, V, a);
   flow.linearize(U)(V, b);
-  CHECK(rel_err(b, a) < 1e-12);
+  CHECK(relative_error(b, a) < 1e-12);
   auto F = [&](double e) {
     Matrix out;
     flow(Matrix(U + e * V), out, 0.0);
@@ -165,7 +142,7 @@ TEST_CASE("FactorFlow::linearize equals jacobian_vector and the finite differenc
   };
   const double e = 1e-3;
   const Matrix fd = (F(-2 * e) - 8 * F(-e) + 8 * F(e) - F(2 * e)) / (12 * e);
-  CHECK(rel_err(b, fd) < 1e-8);
+  CHECK(relative_error(b, fd) < 1e-8);
 }
 
 // ===========================================================================
@@ -234,7 +211,7 @@ TEST_CASE("GMRES solves symmetric indefinite and non-symmetric systems to its to
     CHECK((b - *A * x).norm() <= 2e-10 * b.norm());
     const Matrix exact = A->partialPivLu().solve(b);
     // ||x - x*|| <= ||A^-1|| ||r||: cond(A) is < 1e3 here.
-    CHECK(rel_err(x, exact) < 1e-6);
+    CHECK(relative_error(x, exact) < 1e-6);
   }
 }
 
@@ -340,7 +317,7 @@ TEST_CASE("stiff steppers follow the full-observation closed form to a tolerance
   // error follows the tolerance: 1000x smaller rtol, at least 30x smaller
   // error (orders 2 and 3 give error ~ rtol to first order).
   const std::vector<double> times = {0.0, 0.5, 2.0, 10.0};
-  for (const auto& setup : setups()) {
+  for (const auto& setup : closed_form_setups()) {
     const oracle::FullObservationFlow exact(setup.Z, setup.U0);
     for (const Variant& v : variants()) {
       for (bool gram : {false, true}) {
@@ -352,12 +329,12 @@ TEST_CASE("stiff steppers follow the full-observation closed form to a tolerance
           std::vector<Matrix> X;
           Summary summary;
           if (gram) {
-            GramFlow flow(full_loss(setup.Z));
+            GramFlow flow(full_observation_loss(setup.Z));
             auto r = integrate_observed(flow, Matrix(setup.U0 * setup.U0.transpose()), times, o);
             X = r.states;
             summary = r.summary;
           } else {
-            FactorFlow flow(full_loss(setup.Z));
+            FactorFlow flow(full_observation_loss(setup.Z));
             auto r = integrate_observed(flow, setup.U0, times, o);
             for (const Matrix& U : r.states) X.push_back(U * U.transpose());
             summary = r.summary;
@@ -367,7 +344,7 @@ TEST_CASE("stiff steppers follow the full-observation closed form to a tolerance
           REQUIRE(X.size() == times.size());
           double w = 0;
           for (std::size_t j = 1; j < times.size(); ++j) {
-            const double e = rel_err(X[j], exact.gram(times[j]));
+            const double e = relative_error(X[j], exact.gram(times[j]));
             INFO("t = " << times[j] << ": relative error " << e);
             CHECK(e < 1000 * rtol);
             w = std::max(w, e);
@@ -401,17 +378,17 @@ namespace {
 
 /// Relative error of X(T) after T/h fixed steps of `step(rhs, U, t, h)`.
 template <class Step>
-double fixed_error(const Setup& setup, double T, double h, Step step) {
-  FactorFlow flow(full_loss(setup.Z));
+double fixed_error(const oracle::ClosedFormSetup& setup, double T, double h, Step step) {
+  FactorFlow flow(full_observation_loss(setup.Z));
   auto rhs = [&](const Matrix& x, Matrix& dx, double t) { flow(x, dx, t); };
   Matrix U = setup.U0;
   const auto n = static_cast<long>(std::llround(T / h));
   for (long k = 0; k < n; ++k) step(flow, rhs, U, static_cast<double>(k) * h, h);
-  return rel_err(Matrix(U * U.transpose()), oracle::FullObservationFlow(setup.Z, setup.U0).gram(T));
+  return relative_error(Matrix(U * U.transpose()), oracle::FullObservationFlow(setup.Z, setup.U0).gram(T));
 }
 
 template <class Step>
-std::vector<double> orders(const Setup& setup, double T, const std::vector<double>& steps, Step step) {
+std::vector<double> orders(const oracle::ClosedFormSetup& setup, double T, const std::vector<double>& steps, Step step) {
   std::vector<double> e, q;
   for (double h : steps) e.push_back(fixed_error(setup, T, h, step));
   for (std::size_t k = 1; k < e.size(); ++k) {
@@ -442,7 +419,7 @@ TEST_CASE("RKC and ROS34PW2 converge with orders 2 and 3 to the closed form at f
   // of stages (the adaptive choice would change the method as h halves).
   const double T = 2.0;
   IntegrateOptions o = stiff_options(StepperKind::rosenbrock, 1e-13, 1e-15);
-  for (const auto& setup : setups()) {
+  for (const auto& setup : closed_form_setups()) {
     INFO(setup.name);
     for (int s : {3, 12}) {
       INFO("RKC, " << s << " stages");
@@ -510,14 +487,14 @@ TEST_CASE("on stiff slow tails the stiff steppers need 10x fewer evaluations tha
   const Matrix U0 = random_factor(8, 8, 8, 1.0, 12);
   const double T = 1000.0;
   const Matrix X_T = oracle::FullObservationFlow(Z, U0).gram(T);
-  FactorFlow flow(full_loss(Z));
+  FactorFlow flow(full_observation_loss(Z));
   auto measure = [&](StepperKind kind, std::int64_t dense_max) {
     IntegrateOptions o = stiff_options(kind, 1e-6, 1e-10);
     o.stiff.dense_max_size = dense_max;
     auto r = integrate_observed(flow, U0, {0.0, T}, o);
     REQUIRE(r.summary.ok());
     const Matrix& U = r.states.back();
-    return std::tuple<double, std::uint64_t, std::string>(rel_err(Matrix(U * U.transpose()), X_T),
+    return std::tuple<double, std::uint64_t, std::string>(relative_error(Matrix(U * U.transpose()), X_T),
                                                           r.summary.last.rhs + r.summary.last.jvp,
                                                           r.summary.stepper_used);
   };
@@ -560,8 +537,8 @@ TEST_CASE("auto runs the fast transient of Example 1.1 with dopri5 and its stiff
   REQUIRE(automatic.summary.ok());
   const auto n_dopri = dopri.summary.last.rhs;
   const auto n_auto = automatic.summary.last.rhs + automatic.summary.last.jvp;
-  const double e_dopri = rel_err(Matrix(dopri.states.back() * dopri.states.back().transpose()), X_ref);
-  const double e_auto = rel_err(Matrix(automatic.states.back() * automatic.states.back().transpose()), X_ref);
+  const double e_dopri = relative_error(Matrix(dopri.states.back() * dopri.states.back().transpose()), X_ref);
+  const double e_auto = relative_error(Matrix(automatic.states.back() * automatic.states.back().transpose()), X_ref);
   INFO("dopri5: " << n_dopri << " evaluations, error " << e_dopri << "; auto: " << n_auto
                   << " evaluations, error " << e_auto << "; " << automatic.summary.stepper_choice);
   CHECK(e_dopri < 1e-8);
@@ -679,7 +656,7 @@ TEST_CASE("table: Example 1.1 to t = 2000, dopri5 vs rkc vs rosenbrock vs auto",
         o.step = step;
         const auto r = integrate_observed(flow, reduced ? L0 : U0, times, o);
         const Matrix& U = r.states.back();
-        const double e = rel_err(Matrix(U * U.transpose()), X_ref);
+        const double e = relative_error(Matrix(U * U.transpose()), X_ref);
         std::string name = to_string(kind);
         if (kind != StepperKind::dopri5) name += ": " + r.summary.stepper_used;
         char err[32];

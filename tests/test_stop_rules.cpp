@@ -98,14 +98,17 @@ TEST_CASE("a too large GD step diverges: diverged, last finite state kept, where
   Setting s;
   // eta = h / 8 = 0.0625 is ~1000x paper 000's rate: the iterates blow up
   // (each step multiplies U by ~h ||A||^2 ||U||^2) and overflow within steps.
-  const double h = 0.5;
+  // h = 0.3 from t0 = 0.7: the kept time must be the recorded t0 + (N-1) h,
+  // which t - h does not reproduce for a non-dyadic step.
+  const auto [t0, h] = GENERATE(std::pair{0.0, 0.5}, std::pair{0.7, 0.3});
+  INFO("t0 = " << t0 << ", h = " << h);
   IntegrateOptions options;
   options.stepper = StepperKind::euler;
   options.step = h;
   FactorFlow flow(s.loss);
   Recorder recorder(s.loss, StateKind::factor, {std::make_shared<TimeMetric>()});
   Matrix U = s.U0;
-  const Summary summary = integrate(flow, U, {0.0, 1000 * h}, options, {recorder.observer()});
+  const Summary summary = integrate(flow, U, {t0, t0 + 1000 * h}, options, {recorder.observer()});
   recorder.finish(summary);
   INFO(summary.message);
   REQUIRE(summary.termination == Termination::diverged);
@@ -119,20 +122,20 @@ TEST_CASE("a too large GD step diverges: diverged, last finite state kept, where
   const long failing = step_in(summary.message);
   REQUIRE(failing >= 1);
   CHECK(summary.last.steps == static_cast<std::uint64_t>(failing - 1));
-  CHECK(summary.last.t == (failing - 1) * h);
+  CHECK(summary.last.t == t0 + static_cast<double>(failing - 1) * h);
 
   // That state is exactly the Euler iterate N - 1 (a run that stops there).
   Matrix V = s.U0;
   if (failing > 1) {
-    const Summary again = integrate(flow, V, {0.0, (failing - 1) * h}, options, {});
+    const Summary again = integrate(flow, V, {t0, t0 + static_cast<double>(failing - 1) * h}, options, {});
     REQUIRE(again.termination == Termination::completed);
   }
   CHECK(V == U);
 
   // Rows recorded so far are kept and the last one is the kept state.
   const auto t = recorder.trajectory().column("t");
-  REQUIRE(t.size() == 2);  // t = 0 and the stopping point
-  CHECK(t.front() == 0.0);
+  REQUIRE(t.size() == 2);  // t0 and the stopping point
+  CHECK(t.front() == t0);
   CHECK(t.back() == summary.last.t);
 }
 

@@ -69,4 +69,10 @@ EigenResult extreme_eigenpairs(const SymmetricOperator& op, Index n, Index nev, 
 /// remove rounding asymmetry.
 Matrix dense_matrix_of(const SymmetricOperator& op, Index n);
 
+/// A d x p factor F whose Gram matrix F F^T is the PSD part of the symmetric
+/// X, truncated to its p largest eigenvalues (exact when X is PSD of rank <= p);
+/// column k is sqrt(lambda_k) v_k for the k-th largest positive eigenvalue,
+/// zero beyond them. Dense (SelfAdjointEigenSolver), O(d^3).
+Matrix psd_factor(const Matrix& X, Index p);
+
 }  // namespace flowsense

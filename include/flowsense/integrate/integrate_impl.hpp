@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <iomanip>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -37,6 +38,8 @@ struct Run {
   StepInfo info;
   Matrix last_good;
   double t_end;
+  double last_good_t = 0;  ///< the time of last_good, recorded (t - h would round)
+  std::uint64_t last_good_steps = 0;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_progress = start;
   std::optional<StopReason> stop;
@@ -54,10 +57,10 @@ struct Run {
     if (!state.allFinite()) {
       std::ostringstream s;
       s << "the state became non-finite in the step ending at " << where(info)
-        << "; kept the last finite state at t = " << (info.t - info.h);
+        << "; kept the last finite state at t = " << last_good_t;
       state = last_good;
-      info.t -= info.h;
-      info.steps -= 1;
+      info.t = last_good_t;
+      info.steps = last_good_steps;
       stop = StopReason{Termination::diverged, s.str()};
       return false;
     }
@@ -79,6 +82,8 @@ struct Run {
       }
     }
     last_good = state;
+    last_good_t = info.t;
+    last_good_steps = info.steps;
     return true;
   }
 };
@@ -168,14 +173,18 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
   if (times.empty()) throw std::invalid_argument("integrate(): expected at least one time, got none");
   for (std::size_t j = 1; j < times.size(); ++j)
     if (!(times[j] > times[j - 1]))
-      throw std::invalid_argument("integrate(): times must be strictly increasing, got t[" +
-                                  std::to_string(j - 1) + "] = " + std::to_string(times[j - 1]) +
-                                  " >= t[" + std::to_string(j) + "] = " + std::to_string(times[j]));
+    {
+      std::ostringstream s;
+      s << std::setprecision(15) << "integrate(): times must be strictly increasing, got t[" << j - 1
+        << "] = " << times[j - 1] << " >= t[" << j << "] = " << times[j];
+      throw std::invalid_argument(s.str());
+    }
   if (!state.allFinite()) throw std::invalid_argument("integrate(): the initial state is not finite");
 
   using namespace detail;
   Run run{watch, StepInfo{}, state, times.back()};
   run.info.t = times.front();
+  run.last_good_t = times.front();
   const double rtol = options.rtol, atol = options.atol;
   // `auto` measures the stiffness at the start and runs one of the others.
   StepperKind kind = options.stepper;
@@ -256,7 +265,9 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
     run.observe(state);  // keep the stopping point in the record
   } else {
     summary.termination = Termination::completed;
-    summary.message = "reached t = " + std::to_string(times.back());
+    std::ostringstream s;
+    s << "reached t = " << std::setprecision(15) << times.back();
+    summary.message = s.str();
   }
   if (watch.progress) watch.progress(run.info, times.back());
   return summary;
