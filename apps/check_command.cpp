@@ -69,6 +69,9 @@ options:
   --quiet            print nothing but errors
   -h, --help         this text
 
+Ctrl-C stops at once: the files are written only when the verdict is ready, and
+manifest.json last, so a directory without a manifest holds no complete check.
+
 exit status: 0 the claim holds on everything tried; 1 inconclusive; 3 violated (the
 witnesses are in DIR/witness); 2 bad input or usage (nothing run). Outputs are
 written for 0, 1 and 3.

@@ -143,7 +143,7 @@ FlowChoice choose_flow(const FlowConfig& flow, const Matrix& U0) {
     c.record["state"] = shape(d, r0);
     c.record["reason"] = "flow.reduced = auto and rank(U0) = " + std::to_string(r0) + " < p = " +
                          std::to_string(p) + ": the exact reduced flow L' = -grad G_c(L), U(t) = L(t) R^T "
-                         "(flow/reduced_flow.hpp), at r0/p of the cost per right-hand side";
+                         "(flow/reduced_flow.hpp); its products with the state cost r0/p of the full ones";
     c.record["discarded"] = c.reduction.discarded;
   } else {
     c.record["integrated"] = "factor";

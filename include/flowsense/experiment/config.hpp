@@ -47,7 +47,8 @@ enum class ReducedChoice { automatic, off };
 struct FlowConfig {
   FlowKind type = FlowKind::factor;
   /// factor only: "auto" integrates the d x r0 state when r0 = rank(U0) < p
-  /// (the same trajectory at r0/p of the cost), "off" always the d x p one.
+  /// (the same trajectory; the d^2 p products of each right-hand side shrink
+  /// to d^2 r0, the operator's A and A* do not), "off" always the d x p one.
   ReducedChoice reduced = ReducedChoice::automatic;
   /// rank(U0) = #{sigma_i(U0) > reduced_rank_tol * sigma_1(U0)}, in [0, 1).
   double reduced_rank_tol = 1e-12;
