@@ -202,7 +202,8 @@ def table(rows, summary, sweep, kernels, manifest):
     for r in rows:
         L.append(f"| {r['problem']} | {r['tool']} | {r['method']} | {r['status']} | {fmt(r['wall_median'], '%.4g')} | "
                  f"{fmt(r.get('ratio_to_best_peer'), '%.3g')} | {fmt(r['rhs'], '%d')} | {fmt(r['jvp'], '%d')} | "
-                 f"{fmt(r['steps'], '%d')} | {fmt(r['error'], '%.1e')} | {fmt(r['train_rel'], '%.1e')} |")
+                 f"{fmt(r['steps'], '%d')} | {fmt(r['error'] if r['status'] == 'ok' else None, '%.1e')} | "
+                 f"{fmt(r['train_rel'] if r['status'] == 'ok' else None, '%.1e')} |")
     L.append("")
     L.append("| problem | best peer | its wall s | its error | flowsense best | wall s | error | speedup |")
     L.append("|---|---|---|---|---|---|---|---|")
@@ -221,6 +222,28 @@ def table(rows, summary, sweep, kernels, manifest):
     L.append("")
     L.append("Problem 6 (bench_kernels): " + (kernels if kernels else "not built (bench_kernels is not in this build)"))
     return "\n".join(L)
+
+
+NUMERIC = {"wall_median": float, "ratio_to_best_peer": float, "repeats": int, "rhs": int, "jvp": int,
+           "steps": int, "error": float, "train_rel": float, "load": float}
+
+
+def load_previous(out):
+    """Rows, sweep and kernel note of the last run in `out` (empty if none)."""
+    prev = {"rows": [], "sweep": [], "kernels": ""}
+    try:
+        with open(os.path.join(out, "results.csv")) as f:
+            for r in csv.DictReader(f):
+                for k, conv in NUMERIC.items():
+                    r[k] = conv(float(r[k])) if r.get(k) not in (None, "") else None
+                prev["rows"].append(r)
+        with open(os.path.join(out, "manifest.json")) as f:
+            m = json.load(f)
+        prev["sweep"] = m.get("sweep", [])
+        prev["kernels"] = m.get("kernels", "")
+    except (OSError, ValueError, KeyError):
+        pass
+    return prev
 
 
 def machine():
@@ -273,6 +296,13 @@ def main():
     rows = []
     for name in problems:
         bench_problem(args, name, rows)
+    # A partial re-run (--problems, --skip-sweep, --skip-kernels) keeps what the
+    # previous run measured for the rest, so that one table holds every problem.
+    previous = load_previous(args.out)
+    if args.problems:
+        kept = [r for r in previous["rows"] if r["problem"] not in problems]
+        rows = kept + rows
+        problems = list(dict.fromkeys([r["problem"] for r in kept] + problems))
 
     sweep = []
     if not args.skip_sweep:
@@ -291,14 +321,17 @@ def main():
             log(f"  {threads} thread(s): {fmt(entry.get('wall'), '%.2f')} s (load {load0:.1f})")
             sweep.append(entry)
 
-    kernels = ""
+    if args.skip_sweep and previous["sweep"]:
+        sweep = previous["sweep"]
+    kernels = previous["kernels"] if args.skip_kernels else ""
     kb = args.build + "/bench/bench_kernels"
     if not args.skip_kernels and os.path.exists(kb):
         log("\n[bench] problem 6: bench_kernels")
         code, out, err, _ = run([kb] + (["--quick"] if args.quick else []), timeout=3600)
         with open(os.path.join(args.out, "kernels.txt"), "w") as f:
             f.write(out + err)
-        kernels = "see kernels.txt" if code == 0 else f"bench_kernels failed (exit {code})"
+        kernels = ("its table (also in kernels.txt):\n\n" + out.strip()) if code == 0 \
+            else f"bench_kernels failed (exit {code}): {err.strip()[-300:]}"
         print(out)
 
     summary = summarize(rows, problems)
@@ -326,6 +359,7 @@ def main():
             w.writerows(data)
         os.replace(tmp, os.path.join(args.out, fname))
     manifest["sweep"] = sweep
+    manifest["kernels"] = kernels
     manifest["summary"] = summary
     text = table(rows, summary, sweep, kernels, manifest)
     for fname, content in (("manifest.json", json.dumps(manifest, indent=2)), ("table.md", text + "\n")):
