@@ -156,7 +156,7 @@ def usable(row):
     flow solvers finished with an error below ACCURATE."""
     if row["status"] != "ok" or row["wall_median"] is None:
         return False
-    if row["tool"] == "numpy":
+    if row["tool"] == "numpy" or row["method"] == "gd":
         return True
     return row["error"] is not None and row["error"] <= ACCURATE
 
@@ -171,10 +171,16 @@ def summarize(rows, problems):
         # flowsense's best at the same or better accuracy than that peer (for a
         # GD peer, whose error against the flow is O(h), any usable flowsense row)
         if best_peer and best_peer["tool"] != "numpy":
-            same_acc = [r for r in ours if r["error"] <= max(best_peer["error"], 1e-9)]
+            same_acc = [r for r in ours if r["method"] != "gd" and r["error"] <= max(best_peer["error"], 1e-9)]
         else:
             same_acc = ours
         best_ours = min(same_acc, key=lambda r: r["wall_median"]) if same_acc else None
+        # The same among flow solvers only (GD loops left out on both sides).
+        flow_peers = [r for r in peers if r["tool"] != "numpy"]
+        best_flow_peer = min(flow_peers, key=lambda r: r["wall_median"]) if flow_peers else None
+        flow_ours = [r for r in ours if r["method"] != "gd" and
+                     (best_flow_peer is None or r["error"] <= max(best_flow_peer["error"], 1e-9))]
+        best_flow_ours = min(flow_ours, key=lambda r: r["wall_median"]) if flow_ours else None
         for r in pr:
             r["ratio_to_best_peer"] = (r["wall_median"] / best_peer["wall_median"]
                                        if best_peer and r["wall_median"] else None)
@@ -186,14 +192,22 @@ def summarize(rows, problems):
                         "flowsense_wall": best_ours["wall_median"] if best_ours else None,
                         "flowsense_error": best_ours["error"] if best_ours else None,
                         "speedup": (best_peer["wall_median"] / best_ours["wall_median"]
-                                    if best_peer and best_ours else None)})
+                                    if best_peer and best_ours else None),
+                        "best_flow_peer": (f"{best_flow_peer['tool']} {best_flow_peer['method']}"
+                                           if best_flow_peer else "-"),
+                        "best_flow_peer_wall": best_flow_peer["wall_median"] if best_flow_peer else None,
+                        "flowsense_flow": best_flow_ours["method"] if best_flow_ours else "-",
+                        "flowsense_flow_wall": best_flow_ours["wall_median"] if best_flow_ours else None,
+                        "flow_speedup": (best_flow_peer["wall_median"] / best_flow_ours["wall_median"]
+                                         if best_flow_peer and best_flow_ours else None)})
     return summary
 
 
 def table(rows, summary, sweep, kernels, manifest):
     L = []
-    L.append(f"Machine: {manifest['machine']['cpu']}, {manifest['machine']['cores']} cores; "
-             f"load average {manifest['load_before'][0]:.1f} before, {manifest['load_after'][0]:.1f} after; "
+    loads = [r["load"] for r in rows if r.get("load") is not None]
+    load_text = f"load average {min(loads):.1f}-{max(loads):.1f} at the starts of the runs" if loads else ""
+    L.append(f"Machine: {manifest['machine']['cpu']}, {manifest['machine']['cores']} cores; {load_text}; "
              f"all flow solvers at rtol {RTOL:g}, atol {ATOL:g}; wall = median of up to "
              f"{manifest['repeats']} runs (runs over 20 s once)")
     L.append("")
@@ -211,6 +225,15 @@ def table(rows, summary, sweep, kernels, manifest):
         L.append(f"| {s['problem']} | {s['best_peer']} | {fmt(s['best_peer_wall'], '%.4g')} | "
                  f"{fmt(s['best_peer_error'], '%.1e')} | {s['flowsense']} | {fmt(s['flowsense_wall'], '%.4g')} | "
                  f"{fmt(s['flowsense_error'], '%.1e')} | {fmt(s['speedup'], '%.2f')}x |")
+    L.append("")
+    L.append("Flow solvers only (GD loops left out on both sides):")
+    L.append("")
+    L.append("| problem | best flow-solver peer | wall s | flowsense flow solver | wall s | speedup |")
+    L.append("|---|---|---|---|---|---|")
+    for s in summary:
+        L.append(f"| {s['problem']} | {s['best_flow_peer']} | {fmt(s['best_flow_peer_wall'], '%.4g')} | "
+                 f"{s['flowsense_flow']} | {fmt(s['flowsense_flow_wall'], '%.4g')} | "
+                 f"{fmt(s['flow_speedup'], '%.2f')}x |")
     if sweep:
         L.append("")
         L.append("| problem 5: Example 1.1 sweep (18 runs, stepper auto) | wall s | load at start |")
@@ -289,6 +312,7 @@ def main():
     subprocess.run(prep, check=True)
     with open(os.path.join(args.out, "data", "problems.json")) as f:
         problems = json.load(f)
+    all_problems = list(problems)
     if args.problems:
         wanted = args.problems.split(",")
         problems = [p for p in problems if any(p.startswith(w) for w in wanted)]
@@ -302,7 +326,9 @@ def main():
     if args.problems:
         kept = [r for r in previous["rows"] if r["problem"] not in problems]
         rows = kept + rows
-        problems = list(dict.fromkeys([r["problem"] for r in kept] + problems))
+        order = {name: i for i, name in enumerate(all_problems)}
+        rows.sort(key=lambda r: order.get(r["problem"], len(order)))  # stable: tools keep their order
+        problems = sorted(set(r["problem"] for r in rows), key=lambda n: order.get(n, len(order)))
 
     sweep = []
     if not args.skip_sweep:
