@@ -21,11 +21,14 @@
 //   E[A*A](X) = s^2 m (2X + tr(X) I):
 // s = 1 (GaussianScale::unit, paper 000's convention) gives m(2X + tr(X) I);
 // s = 1/sqrt(m) (GaussianScale::inv_sqrt_m) gives 2X + tr(X) I, whose
-// eigenvalues on Sym(d) are 2 (on trace-free X) and d + 2 (on X = I). So
-// unlike the Gaussian ensemble, rank-one projections are not near-isometric
-// on low-rank matrices in the l2 sense: the trace direction is amplified by
-// (d + 2)/2, which sets the stiffness of the flow (explicit steps ~ 1/d) and
-// the reason paper [14] works with an l1 restricted isometry instead.
+// eigenvalues on Sym(d) are 2 (on trace-free X) and d + 2 (on X = I). On a
+// matrix S of rank <= k, E||A(S)||^2 = 2||S||_F^2 + tr(S)^2 lies between
+// 2||S||_F^2 and (2 + k)||S||_F^2 (tr(S)^2 <= k ||S||_F^2): unlike the
+// Gaussian ensemble, rank-one projections are not near-isometric on low-rank
+// matrices in the l2 sense (the trace is over-weighted), which is why paper
+// [14] works with an l1 restricted isometry instead. The factor flow only
+// meets directions U V^T + V U^T of rank <= 2p, so its stiffness grows with
+// p, not with d (docs/operators.md).
 #include <cstdint>
 
 #include "flowsense/problem/gaussian_operator.hpp"
