@@ -25,6 +25,7 @@
 #include "flowsense/experiment/fields.hpp"
 #include "flowsense/experiment/run.hpp"
 #include "flowsense/io/atomic_file.hpp"
+#include "flowsense/problem/noise.hpp"
 #include "flowsense/version.hpp"
 #include "check_command.hpp"
 #include "sweep_command.hpp"
@@ -224,7 +225,11 @@ std::string describe(const RunConfig& c, const Experiment& e) {
     << to_string(c.planted.type);
   if (c.planted.type == PlantedKind::trace_one) s << " rank " << c.planted.rank;
   if (c.planted.type == PlantedKind::orthogonal) s << " with " << c.planted.eigenvalues.size() << " eigenvalues";
-  s << ", ||b||^2 = " << sci(e.problem.b.squaredNorm()) << "\n";
+  s << ", ||b||^2 = " << sci(e.problem.b.squaredNorm());
+  if (c.noise.sigma > 0)
+    s << ", noise sigma " << format_number(c.noise.sigma) << " (||sigma eps||^2 = " << sci(noise_energy(e.problem))
+      << ")";
+  s << "\n";
   s << "  loss      c = " << format_number(c.loss.c);
   if (!c.loss.convention.empty()) s << " (" << c.loss.convention << ")";
   if (c.loss.learning_rate)

@@ -190,6 +190,21 @@ json to_json(const PlantedConfig& p) {
   return {};
 }
 
+// ---------------------------------------------------------------- noise
+
+NoiseConfig parse_noise(const Fields& f, std::uint64_t run_seed) {
+  f.allow_only({"sigma", "seed"});
+  NoiseConfig n;
+  n.sigma = f.number("sigma");
+  if (!(n.sigma >= 0) || !std::isfinite(n.sigma))
+    f.fail("sigma", "expected a noise level sigma >= 0 (b = A(X) + sigma eps, eps ~ N(0, I_m)), got " +
+                        format_number(n.sigma));
+  n.seed = f.has("seed") ? f.seed("seed") : Rng::derive_seed(run_seed, seed_stream::noise);
+  return n;
+}
+
+json to_json(const NoiseConfig& n) { return {{"sigma", n.sigma}, {"seed", n.seed}}; }
+
 // ---------------------------------------------------------------- loss
 
 LossConfig parse_loss(const Fields& f) {
@@ -725,8 +740,8 @@ std::string to_string(ReducedChoice choice) { return choice == ReducedChoice::of
 
 RunConfig parse_config(const json& config, const std::string& base_dir) {
   const Fields top(config, "");
-  top.allow_only({"description", "seed", "dim", "flow", "operator", "planted", "loss", "init", "stepper", "times",
-                  "observe", "stop"});
+  top.allow_only({"description", "seed", "dim", "flow", "operator", "planted", "noise", "loss", "init", "stepper",
+                  "times", "observe", "stop"});
   RunConfig rc;
   if (top.has("description")) rc.description = top.string("description");
   rc.seed = top.has("seed") ? top.seed("seed") : 0;
@@ -746,6 +761,8 @@ RunConfig parse_config(const json& config, const std::string& base_dir) {
 
   const OperatorParseContext op_ctx{rc.dim, Rng::derive_seed(rc.seed, seed_stream::sensing_operator), base_dir};
   rc.op = parse_operator(top.object("operator"), op_ctx);
+  rc.noise = top.has("noise") ? parse_noise(top.object("noise"), rc.seed)
+                              : NoiseConfig{0.0, Rng::derive_seed(rc.seed, seed_stream::noise)};
   rc.loss = parse_loss(top.object("loss"));
   rc.init = parse_init(top.object("init"), rc.dim, rc.seed, base_dir);
   if (top.has("stepper")) {
@@ -773,6 +790,7 @@ json to_json(const RunConfig& rc) {
   j["flow"] = to_json(rc.flow);
   j["operator"] = to_json(rc.op);
   j["planted"] = to_json(rc.planted);
+  j["noise"] = to_json(rc.noise);
   j["loss"] = to_json(rc.loss);
   j["init"] = to_json(rc.init);
   j["stepper"] = to_json(rc.stepper);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -12,6 +13,13 @@
 namespace flowsense {
 
 namespace {
+
+/// A number as a user would write it (1, 0.5, nan), for messages.
+std::string num(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
 
 const double sqrt2 = std::sqrt(2.0);
 const double inv_sqrt2 = 1.0 / std::sqrt(2.0);
@@ -66,7 +74,7 @@ EntrySamplingOperator EntrySamplingOperator::random(Index d, double q, std::uint
   if (d < 1) throw std::invalid_argument("EntrySamplingOperator::random: expected d >= 1, got " + std::to_string(d));
   if (!(q > 0 && q <= 1))
     throw std::invalid_argument("EntrySamplingOperator::random: expected a probability q in (0, 1], got " +
-                                std::to_string(q));
+                                num(q));
   Rng rng(seed);
   std::vector<Entry> mask;
   mask.reserve(static_cast<std::size_t>(q * static_cast<double>(packed_size(d)) * 1.1) + 16);
@@ -78,6 +86,31 @@ EntrySamplingOperator EntrySamplingOperator::random(Index d, double q, std::uint
                                 ", q = " + std::to_string(q) + ", seed = " + std::to_string(seed) +
                                 "; raise q");
   return EntrySamplingOperator(d, std::move(mask), scale, q);
+}
+
+EntrySamplingOperator EntrySamplingOperator::random_count(Index d, Index count, std::uint64_t seed,
+                                                          EntryScale scale) {
+  if (d < 1)
+    throw std::invalid_argument("EntrySamplingOperator::random_count: expected d >= 1, got " + std::to_string(d));
+  const Index D = packed_size(d);
+  if (count < 1 || count > D)
+    throw std::invalid_argument("EntrySamplingOperator::random_count: expected 1 <= count <= D = d(d+1)/2 = " +
+                                std::to_string(D) + ", got " + std::to_string(count));
+  // Knuth's selection sampling (Algorithm S): take coordinate k with
+  // probability (still needed) / (still left); every count-subset is equally
+  // likely and the result is already in packed order.
+  Rng rng(seed);
+  std::vector<Entry> mask;
+  mask.reserve(static_cast<std::size_t>(count));
+  Index left = D, needed = count;
+  for (Index i = 0; i < d && needed > 0; ++i)
+    for (Index j = i; j < d && needed > 0; ++j, --left)
+      if (static_cast<double>(left) * rng.uniform() < static_cast<double>(needed)) {
+        mask.push_back({i, j});
+        --needed;
+      }
+  return EntrySamplingOperator(d, std::move(mask), scale,
+                               static_cast<double>(count) / static_cast<double>(D));
 }
 
 Matrix EntrySamplingOperator::sensing_matrix(Index k) const {
@@ -178,12 +211,12 @@ std::vector<Entry> mask_from_array(const NpyArray& array, Index d, const std::st
         const double v = at(i, j);
         if (!(v == 0.0 || v == 1.0))
           throw InputError(source, "mask entry [" + std::to_string(i) + ", " + std::to_string(j) + "] = " +
-                                       std::to_string(v) + ": a (d, d) mask must hold only 0 and 1");
+                                       num(v) + ": a (d, d) mask must hold only 0 and 1");
         if (j > i && v != at(j, i))
           throw InputError(source, "mask is not symmetric: entry [" + std::to_string(i) + ", " +
-                                       std::to_string(j) + "] = " + std::to_string(v) + " but [" +
+                                       std::to_string(j) + "] = " + num(v) + " but [" +
                                        std::to_string(j) + ", " + std::to_string(i) + "] = " +
-                                       std::to_string(at(j, i)));
+                                       num(at(j, i)));
       }
     for (Index i = 0; i < d; ++i)
       for (Index j = i; j < d; ++j)
@@ -195,11 +228,11 @@ std::vector<Entry> mask_from_array(const NpyArray& array, Index d, const std::st
       const double a = array.data[static_cast<std::size_t>(2 * r)];
       const double b = array.data[static_cast<std::size_t>(2 * r + 1)];
       if (!(std::isfinite(a) && std::isfinite(b)) || a != std::floor(a) || b != std::floor(b))
-        throw InputError(source, "row " + std::to_string(r) + " = (" + std::to_string(a) + ", " +
-                                     std::to_string(b) + "): index pairs must be integers");
+        throw InputError(source, "row " + std::to_string(r) + " = (" + num(a) + ", " +
+                                     num(b) + "): index pairs must be integers");
       if (a < 0 || b < 0 || a >= static_cast<double>(d) || b >= static_cast<double>(d))
-        throw InputError(source, "row " + std::to_string(r) + " = (" + std::to_string(a) + ", " +
-                                     std::to_string(b) + ") is out of range: expected 0 <= i <= j < d = " +
+        throw InputError(source, "row " + std::to_string(r) + " = (" + num(a) + ", " +
+                                     num(b) + ") is out of range: expected 0 <= i <= j < d = " +
                                      std::to_string(d));
       mask.push_back({static_cast<Index>(a), static_cast<Index>(b)});
     }

@@ -26,7 +26,7 @@ std::string index_string(Index k, Index i, Index j) {
 // symmetric parts scaled by s. On the first problem, calls fail(message)
 // (which throws).
 template <class At, class Fail>
-Matrix check_and_pack(Index m, Index d, double s, const At& at, const Fail& fail) {
+Matrix check_and_pack(Index m, Index d, double s, double symmetry_tol, const At& at, const Fail& fail) {
   for (Index k = 0; k < m; ++k)
     for (Index i = 0; i < d; ++i)
       for (Index j = 0; j < d; ++j)
@@ -36,14 +36,14 @@ Matrix check_and_pack(Index m, Index d, double s, const At& at, const Fail& fail
     double largest = 0.0;
     for (Index i = 0; i < d; ++i)
       for (Index j = 0; j < d; ++j) largest = std::max(largest, std::abs(at(k, i, j)));
-    const double tol = MatrixOperator::symmetry_tolerance * largest;
+    const double tol = symmetry_tol * largest;
     for (Index i = 0; i < d; ++i)
       for (Index j = i + 1; j < d; ++j) {
         const double gap = std::abs(at(k, i, j) - at(k, j, i));
         if (gap > tol)
           fail("matrix " + std::to_string(k) + " is not symmetric: A" + index_string(k, i, j) + " = " +
                num(at(k, i, j)) + " but A" + index_string(k, j, i) + " = " + num(at(k, j, i)) +
-               " (difference " + num(gap) + " > 1e-12 * max|A[" + std::to_string(k) + "]| = " + num(tol) + ")");
+               " (difference " + num(gap) + " > " + num(symmetry_tol) + " * max|A[" + std::to_string(k) + "]| = " + num(tol) + ")");
       }
   }
   const double sqrt2 = std::sqrt(2.0);
@@ -81,7 +81,7 @@ Matrix pack_matrices(const std::vector<Matrix>& matrices, double s) {
   const Index d = side_of(matrices);
   const auto m = static_cast<Index>(matrices.size());
   return check_and_pack(
-      m, d, s, [&](Index k, Index i, Index j) { return matrices[static_cast<std::size_t>(k)](i, j); },
+      m, d, s, MatrixOperator::symmetry_tolerance, [&](Index k, Index i, Index j) { return matrices[static_cast<std::size_t>(k)](i, j); },
       [](const std::string& message) { throw std::invalid_argument("MatrixOperator: " + message); });
 }
 
@@ -94,7 +94,11 @@ MatrixOperator::MatrixOperator(const std::vector<Matrix>& matrices, double scale
 MatrixOperator::MatrixOperator(Index d, Matrix&& rows, double scale)
     : PackedOperator("MatrixOperator", d, std::move(rows), scale) {}
 
-MatrixOperator MatrixOperator::from_array(const NpyArray& array, const std::string& source, GaussianScale scale) {
+MatrixOperator MatrixOperator::from_array(const NpyArray& array, const std::string& source, GaussianScale scale,
+                                          double symmetry_tol) {
+  if (!(symmetry_tol >= 0) || !std::isfinite(symmetry_tol))
+    throw std::invalid_argument("MatrixOperator::from_array: expected a symmetry tolerance >= 0, got " +
+                                num(symmetry_tol));
   const auto& shape = array.shape;
   std::string shape_text = "(";
   for (std::size_t t = 0; t < shape.size(); ++t) shape_text += (t ? ", " : "") + std::to_string(shape[t]);
@@ -114,7 +118,7 @@ MatrixOperator MatrixOperator::from_array(const NpyArray& array, const std::stri
   const double s = measurement_scale(scale, m);
   const double* data = array.data.data();
   Matrix rows = check_and_pack(
-      m, d, s, [&](Index k, Index i, Index j) { return data[(k * d + i) * d + j]; },
+      m, d, s, symmetry_tol, [&](Index k, Index i, Index j) { return data[(k * d + i) * d + j]; },
       [&](const std::string& message) { throw InputError(source, message); });
   return MatrixOperator(d, std::move(rows), s);
 }

@@ -18,8 +18,8 @@ NpyArray read_unchecked(const std::string& path) {
 }
 }  // namespace
 
-MatrixOperator MatrixOperator::from_npy(const std::string& path, GaussianScale scale) {
-  return from_array(read_unchecked(path), path, scale);
+MatrixOperator MatrixOperator::from_npy(const std::string& path, GaussianScale scale, double symmetry_tol) {
+  return from_array(read_unchecked(path), path, scale, symmetry_tol);
 }
 
 std::vector<Entry> read_mask_npy(const std::string& path, Index d) {

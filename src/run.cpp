@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "flowsense/analysis/best_rank.hpp"
 #include "flowsense/analysis/operator_norm.hpp"
@@ -11,6 +13,7 @@
 #include "flowsense/io/npy.hpp"
 #include "flowsense/observe/metrics.hpp"
 #include "flowsense/observe/theory_metrics.hpp"
+#include "flowsense/problem/noise.hpp"
 #include "flowsense/problem/planted.hpp"
 #include "flowsense/trajectory/manifest.hpp"
 
@@ -64,6 +67,21 @@ Matrix make_planted(const RunConfig& c) {
 Matrix make_initial(const RunConfig& c) {
   if (c.init.type == InitKind::file) return c.init.matrix;
   return random_factor(c.dim, c.init.width, c.init.rank, c.init.norm, c.init.seed);
+}
+
+/// Peak resident memory of this process (VmHWM of /proc/self/status), 0
+/// where that file does not exist.
+double peak_resident_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) {
+      std::istringstream fields(line.substr(6));
+      double kib = 0;
+      fields >> kib;
+      return kib * 1024.0;
+    }
+  return 0.0;
 }
 
 SnapshotKind snapshot_kind(SnapshotChoice s) {
@@ -155,6 +173,7 @@ FlowChoice choose_flow(const FlowConfig& flow, const Matrix& U0) {
 
 Experiment build_experiment(const RunConfig& config) {
   Problem problem = Problem::noiseless(build_operator(config.op, config.dim), make_planted(config));
+  if (config.noise.sigma > 0) add_noise(problem, config.noise.sigma, config.noise.seed);
   SensingLoss loss(problem, config.loss.c);
   const double h = config.loss.gd_step();
 
@@ -276,6 +295,11 @@ RunResult run(const RunConfig& config, const RunHooks& hooks) {
   const Summary summary = integrate_choice(e.flow, e, observe, watch, result.final_state);
   recorder.finish(summary);
   result.trajectory = recorder.take();
+  result.operator_name = e.problem.op->name();
+  result.measurements = e.problem.measurements();
+  result.operator_bytes = operator_storage_bytes(*e.problem.op);
+  result.noise_energy = noise_energy(e.problem);
+  result.peak_memory_bytes = peak_resident_bytes();
   return result;
 }
 
@@ -345,6 +369,17 @@ json write_run_outputs(const std::string& dir, const RunConfig& config, const Ru
       {"trajectory", {{"file", "trajectory.csv"}, {"columns", tr.columns}, {"rows", tr.rows.size()}}},
       {"final", final_values},
       {"snapshots", {{"kind", to_string(config.observe.snapshots)}, {"files", snapshots}}},
+      {"problem",
+       {{"operator", result.operator_name},
+        {"measurements", result.measurements},
+        {"operator_bytes", result.operator_bytes},
+        {"noise_sigma", config.noise.sigma},
+        {"noise_energy", result.noise_energy}}},
+      {"resources",
+       {{"peak_memory_bytes", result.peak_memory_bytes},
+        {"peak_memory_source", "VmHWM of /proc/self/status: the process' peak resident memory up to the end of the run"},
+        {"seconds_per_rhs", s.last.rhs > 0 ? json(s.wall_seconds / static_cast<double>(s.last.rhs)) : json(nullptr)},
+        {"seconds_per_rhs_note", "wall time of the integration / right-hand sides, observations included"}}},
   });
   for (auto it = extra.begin(); it != extra.end(); ++it) manifest[it.key()] = it.value();
   write_json((fs::path(dir) / "manifest.json").string(), manifest);

@@ -210,4 +210,67 @@ TEST_CASE("cli: Ctrl-C stops the run and keeps what it recorded", "[cli]") {
   CHECK(m["trajectory"]["rows"].get<int>() >= 2);
 }
 
+TEST_CASE("cli: the rank_one + noise example config runs (tiny size) and its manifest carries the operator, "
+          "noise and memory",
+          "[cli][config_ops]") {
+  TempDir tmp;
+  const std::string config = std::string(FLOWSENSE_EXAMPLES_DIR) + "/rank_one_noise.json";
+  const std::string out = tmp.file("r1");
+  const Result r = run_cli({"run", config, "--out", out, "--quiet", "--set", "dim=12", "--set",
+                            "operator.measurements=150"},
+                           tmp);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const json m = read_json(out + "/manifest.json");
+  CHECK(m["config"]["operator"]["type"] == "rank_one");
+  CHECK(m["config"]["noise"]["sigma"] == 1e-3);
+  CHECK(m["config"]["noise"]["seed"] == flowsense::Rng::derive_seed(6, flowsense::seed_stream::noise));
+  CHECK(m["problem"]["operator"] == "rank_one");
+  CHECK(m["problem"]["measurements"] == 150);
+  CHECK(m["problem"]["operator_bytes"] == 8.0 * 150 * 12);
+  CHECK(m["resources"]["peak_memory_bytes"].get<double>() > 0);
+  CHECK(m["resources"]["seconds_per_rhs"].get<double>() > 0);
+  // The rank-2 fit absorbs k = 2d - 1 = 23 of the m = 150 noise directions:
+  // its training error sits below the noise floor ||sigma eps||^2 (about
+  // sigma^2 (m - k) against sigma^2 m, a ratio near 0.85), not at 0.
+  const double floor = m["problem"]["noise_energy"].get<double>();
+  const double training = m["final"]["training_error"].get<double>();
+  INFO("training error " << training << ", noise floor " << floor);
+  CHECK(training < floor);
+  CHECK(training > 0.5 * floor);
+}
+
+TEST_CASE("cli: validate reports bad operator and noise fields", "[cli][config_ops]") {
+  TempDir tmp;
+  const std::string config = std::string(FLOWSENSE_EXAMPLES_DIR) + "/rank_one_noise.json";
+  const Result type = run_cli({"validate", config, "--set", "operator.type=\"rank1\""}, tmp);
+  CHECK(type.status == 2);
+  CHECK_THAT(type.err, Catch::Matchers::Contains(
+                           "operator.type: unknown operator type 'rank1'; allowed: gaussian, rank_one, "
+                           "entry_sampling, matrices, full"));
+  const Result sigma = run_cli({"validate", config, "--set", "noise.sigma=-1"}, tmp);
+  CHECK(sigma.status == 2);
+  CHECK_THAT(sigma.err, Catch::Matchers::Contains("noise.sigma: expected a noise level sigma >= 0"));
+  const Result m = run_cli({"validate", config, "--set", "operator.measurements=-5"}, tmp);
+  CHECK(m.status == 2);
+  CHECK_THAT(m.err, Catch::Matchers::Contains("operator.measurements: expected a positive number of measurements m, got -5"));
+  const Result file = run_cli(
+      {"validate", config, "--set", "operator={\"type\":\"matrices\",\"path\":\"" + tmp.file("absent.npy") + "\"}"},
+      tmp);
+  CHECK(file.status == 2);
+  CHECK_THAT(file.err, Catch::Matchers::Contains("operator.path: " + tmp.file("absent.npy")));
+  // The d = 2000 config (examples/configs/large/, kept out of the per-config
+  // validate tests: building its operator and data takes minutes), checked
+  // at a small size.
+  const Result large = run_cli({"validate", std::string(FLOWSENSE_EXAMPLES_DIR) + "/large/large_rank_one.json",
+                                "--set", "dim=40", "--set", "operator.measurements=800"},
+                               tmp);
+  CHECK(large.status == 0);
+  CHECK_THAT(large.out, Catch::Matchers::Contains("operator rank_one (m = 800)"));
+  const Result mask = run_cli(
+      {"validate", config, "--set", "operator={\"type\":\"entry_sampling\",\"mask\":[[0,1],[3,2]]}"}, tmp);
+  CHECK(mask.status == 2);
+  CHECK_THAT(mask.err, Catch::Matchers::Contains("operator.mask: entry 1 = (3, 2) has i > j"));
+}
+
 #endif  // FLOWSENSE_CLI_PATH

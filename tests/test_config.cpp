@@ -18,25 +18,15 @@
 #include "flowsense/io/npy.hpp"
 #include "flowsense/problem/planted.hpp"
 
+#include "config_testing.hpp"
+
 using namespace flowsense;
 using nlohmann::json;
 namespace fs = std::filesystem;
+using flowsense::testing::require_bad;
+using flowsense::testing::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    Rng rng(static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
-    path = fs::temp_directory_path() / ("flowsense_config_" + std::to_string(rng.engine()()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 /// A small valid config: d = 6, m = 30, rank-2 planted, rank-2 start.
 json base_config() {
@@ -51,21 +41,6 @@ json base_config() {
     "times": {"type": "gd_iterations", "spacing": "log", "first": 1, "last": 2000, "points": 12},
     "observe": {"rank_tol": 1e-8, "singular_values": 3}
   })");
-}
-
-/// parse_config(config) must throw an InputError whose where() is `where`
-/// and whose message contains each of `parts`.
-void require_bad(const json& config, const std::string& where, const std::vector<std::string>& parts,
-                 const std::string& base_dir = ".") {
-  try {
-    parse_config(config, base_dir);
-  } catch (const InputError& e) {
-    INFO("message: " << e.what());
-    CHECK(e.where() == where);
-    for (const auto& p : parts) CHECK_THAT(e.what(), Catch::Matchers::Contains(p));
-    return;
-  }
-  FAIL("expected an InputError at " << where << " for " << config.dump());
 }
 
 /// A symmetric PSD 6 x 6 matrix of rank 2.
@@ -196,7 +171,7 @@ TEST_CASE("config: unknown names are errors with the allowed ones", "[config]") 
   }
   SECTION("unknown operator") {
     c["operator"] = {{"type", "sparse"}};
-    require_bad(c, "operator.type", {"unknown operator type 'sparse'", "allowed: gaussian, full"});
+    require_bad(c, "operator.type", {"unknown operator type 'sparse'", "allowed: gaussian, rank_one, entry_sampling, matrices, full"});
   }
   SECTION("unknown scale") {
     c["operator"]["scale"] = "sqrt";

@@ -30,7 +30,7 @@ namespace seed_stream {
 inline constexpr std::uint64_t sensing_operator = 1;  ///< operator.seed
 inline constexpr std::uint64_t planted = 2;           ///< planted.seed
 inline constexpr std::uint64_t init = 3;              ///< init.seed
-inline constexpr std::uint64_t noise = 4;             ///< reserved: measurement noise
+inline constexpr std::uint64_t noise = 4;             ///< noise.seed
 inline constexpr std::uint64_t best_rank = 5;         ///< observe.best_rank.seed
 inline constexpr std::uint64_t check = 6;             ///< the seed of `flowsense check`
 }  // namespace seed_stream
@@ -69,6 +69,13 @@ struct PlantedConfig {
   double symmetry_tol = 1e-12;      ///< file: ||X - X^T||_F <= tol ||X||_F
   double psd_tol = 1e-10;           ///< file: lambda_min >= -tol max|lambda|
   Matrix matrix;                    ///< file: the loaded matrix, symmetrized
+};
+
+/// Noisy data b = A(X♮) + sigma eps, eps ~ N(0, I_m) from Rng(seed)
+/// (problem/noise.hpp). sigma = 0: noiseless data.
+struct NoiseConfig {
+  double sigma = 0.0;
+  std::uint64_t seed = 0;  ///< explicit, or derived from the run seed (stream 4)
 };
 
 struct LossConfig {
@@ -170,6 +177,7 @@ struct RunConfig {
   FlowConfig flow;
   OperatorConfig op;
   PlantedConfig planted;
+  NoiseConfig noise;
   LossConfig loss;
   InitConfig init;
   StepperConfig stepper;

@@ -86,6 +86,12 @@ struct RunResult {
   nlohmann::json observers = nlohmann::json::object();  ///< Experiment::observers
   double gd_step = 0.0;
   std::vector<std::string> stop_rules;  ///< describe() of each rule
+  // What the run cost and what it ran on, for the manifest.
+  std::string operator_name;    ///< SensingOperator::name()
+  Index measurements = 0;       ///< m
+  double operator_bytes = 0.0;  ///< operator_storage_bytes()
+  double noise_energy = 0.0;    ///< ||b - A(X♮)||^2 = ||sigma eps||^2 (problem/noise.hpp)
+  double peak_memory_bytes = 0.0;  ///< peak resident memory of the process after the run (0 if unknown)
 };
 
 /// Integrates the configured flow (FlowChoice) and records it; with

@@ -65,6 +65,15 @@ public:
   static EntrySamplingOperator random(Index d, double q, std::uint64_t seed,
                                       EntryScale scale = EntryScale::unbiased);
 
+  /// Exactly `count` distinct upper-triangular entries, every subset of that
+  /// size equally likely (selection sampling over the packed order, from
+  /// Rng(seed)); the mask comes out in packed order. Each entry is then
+  /// observed with probability q = count / D, which the unbiased scale uses,
+  /// so E[A*A] = I holds exactly here too. Throws std::invalid_argument
+  /// unless 1 <= count <= D = d(d+1)/2.
+  static EntrySamplingOperator random_count(Index d, Index count, std::uint64_t seed,
+                                            EntryScale scale = EntryScale::unbiased);
+
   Index dim() const override { return d_; }
   Index measurements() const override { return static_cast<Index>(mask_.size()); }
   std::string name() const override { return "entry_sampling"; }

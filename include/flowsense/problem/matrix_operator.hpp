@@ -33,9 +33,12 @@ public:
   explicit MatrixOperator(const std::vector<Matrix>& matrices, double scale = 1.0);
 
   /// From a row-major (m, d, d) array; `source` names it in errors.
-  static MatrixOperator from_array(const NpyArray& array, const std::string& source, GaussianScale scale);
-  /// read_npy(path), then from_array(array, path, scale).
-  static MatrixOperator from_npy(const std::string& path, GaussianScale scale);
+  /// `symmetry_tol` replaces the relative tolerance 1e-12 of check 3 (>= 0).
+  static MatrixOperator from_array(const NpyArray& array, const std::string& source, GaussianScale scale,
+                                   double symmetry_tol = symmetry_tolerance);
+  /// read_npy(path), then from_array(array, path, scale, symmetry_tol).
+  static MatrixOperator from_npy(const std::string& path, GaussianScale scale,
+                                 double symmetry_tol = symmetry_tolerance);
 
   std::string name() const override { return "matrices"; }
   // sensing_matrix(i) (the symmetric part of the given A_i), packed_rows(),
