@@ -55,8 +55,20 @@ json base_config(const json& op) {
 
 /// The run of `config` written with the library: the operator `op`, the
 /// planted matrix, the noise, the loss, U0 and the integrator by hand.
+/// Rank-one projections and entry sampling take the data from the planted
+/// factor F = W/||W||_F (apply_gram, O(m d r)); the others from X = F F^T.
 Matrix library_run(const RunConfig& rc, std::shared_ptr<const SensingOperator> op) {
-  Problem problem = Problem::noiseless(std::move(op), planted_trace_one(rc.dim, rc.planted.rank, rc.planted.seed));
+  const Matrix X = planted_trace_one(rc.dim, rc.planted.rank, rc.planted.seed);
+  Problem problem;
+  if (op->name() == "rank_one" || op->name() == "entry_sampling") {
+    Matrix F = Rng(rc.planted.seed).normal_matrix(rc.dim, rc.planted.rank);
+    F /= F.norm();
+    CHECK((F * F.transpose() - X).norm() < 1e-15 * X.norm());  // the same X
+    problem = Problem::noiseless_from_factor(op, F);
+    CHECK((problem.b - (*op)(X)).norm() < 1e-14 * problem.b.norm());  // the same data, up to rounding
+  } else {
+    problem = Problem::noiseless(std::move(op), X);
+  }
   if (rc.noise.sigma > 0) add_noise(problem, rc.noise.sigma, rc.noise.seed);
   FactorFlow flow(SensingLoss(problem, loss_constant::paper003));
   Matrix U = random_factor(rc.dim, rc.init.width, rc.init.rank, rc.init.norm, rc.init.seed);
