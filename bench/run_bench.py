@@ -156,7 +156,7 @@ def usable(row):
     flow solvers finished with an error below ACCURATE."""
     if row["status"] != "ok" or row["wall_median"] is None:
         return False
-    if row["tool"] == "numpy" or row["method"] == "gd":
+    if row["tool"] == "numpy" or row["method"].startswith("gd"):
         return True
     return row["error"] is not None and row["error"] <= ACCURATE
 
@@ -171,14 +171,14 @@ def summarize(rows, problems):
         # flowsense's best at the same or better accuracy than that peer (for a
         # GD peer, whose error against the flow is O(h), any usable flowsense row)
         if best_peer and best_peer["tool"] != "numpy":
-            same_acc = [r for r in ours if r["method"] != "gd" and r["error"] <= max(best_peer["error"], 1e-9)]
+            same_acc = [r for r in ours if not r["method"].startswith("gd") and r["error"] <= max(best_peer["error"], 1e-9)]
         else:
             same_acc = ours
         best_ours = min(same_acc, key=lambda r: r["wall_median"]) if same_acc else None
         # The same among flow solvers only (GD loops left out on both sides).
         flow_peers = [r for r in peers if r["tool"] != "numpy"]
         best_flow_peer = min(flow_peers, key=lambda r: r["wall_median"]) if flow_peers else None
-        flow_ours = [r for r in ours if r["method"] != "gd" and
+        flow_ours = [r for r in ours if not r["method"].startswith("gd") and
                      (best_flow_peer is None or r["error"] <= max(best_flow_peer["error"], 1e-9))]
         best_flow_ours = min(flow_ours, key=lambda r: r["wall_median"]) if flow_ours else None
         for r in pr:
@@ -394,6 +394,8 @@ def main():
             f.write(content)
         os.replace(tmp, os.path.join(args.out, fname))
     log("\n" + text)
+    subprocess.run([PY, os.path.join(HERE, "plot_bench.py"), "--results", os.path.join(args.out, "results.csv"),
+                    "--out", os.path.join(args.out, "performance.png")], check=False)
     if args.check:
         bad = [f"{r['problem']} {r['tool']} {r['method']}: {r['status']}, error {fmt(r['error'], '%.2e')}"
                for r in rows if not usable(r)]
