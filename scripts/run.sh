@@ -9,6 +9,10 @@
 #                              default build-bench), run flowsense and every peer on the same
 #                              files -> results/bench/ (results.csv, summary.csv, manifest.json,
 #                              table.md; the table on stdout). docs/performance.md.
+#   bash scripts/run.sh bench-operators [bench_operators options, e.g. --d=50,100,200]
+#                              build bench/bench_operators (in BENCH_BUILD_DIR) and print the
+#                              table of time per right-hand side against d for every sensing
+#                              operator. docs/operators.md.
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,8 +64,17 @@ case "${1:-}" in
     cmake --build "$dir" -j "${JOBS:-$(nproc)}"
     /usr/bin/python3 bench/run_bench.py --build "$dir" --out results/bench "$@"
     ;;
+  bench-operators)
+    shift
+    install_dependencies
+    dir=${BENCH_BUILD_DIR:-build-bench}
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DFLOWSENSE_BUILD_BENCH=ON \
+          -DFLOWSENSE_BUILD_TESTS=OFF -DFLOWSENSE_BUILD_APPS=OFF
+    cmake --build "$dir" -j "${JOBS:-$(nproc)}" --target bench_operators
+    "$dir/bench/bench_operators" "$@"
+    ;;
   *)
-    echo "usage: bash scripts/run.sh main|test|bench" >&2
+    echo "usage: bash scripts/run.sh main|test|bench|bench-operators" >&2
     exit 2
     ;;
 esac
