@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine (as root) or an existing one:
 #   bash scripts/run.sh main   install, build (Release) what Example 1.1 needs, run it ->
-#                              results/example_1_1/ (table on stdout, example_1_1.png, CSV, manifest)
+#                              results/example_1_1/ (table on stdout, example_1_1.png, the sweep's runs and aggregate)
 #   bash scripts/run.sh test   install, build everything, run the whole test suite through CTest
 #   bash scripts/run.sh bench [--quick] [run_bench.py options]
 #                              install the peers too (SciPy, SUNDIALS, OpenBLAS), build the

@@ -655,7 +655,7 @@ json to_json(const ObserveConfig& o) {
 }
 
 StopConfig parse_stop(const Fields& f) {
-  f.allow_only({"training_error", "stagnation", "max_steps", "max_rhs", "max_seconds", "max_state_norm"});
+  f.allow_only({"training_error", "stagnation", "max_steps", "max_rhs", "max_seconds", "max_state_norm", "crawl"});
   StopConfig s;
   if (f.has("training_error")) {
     const Fields t = f.object("training_error");
@@ -685,6 +685,16 @@ StopConfig parse_stop(const Fields& f) {
     s.max_state_norm = f.number("max_state_norm");
     f.require_positive("max_state_norm", *s.max_state_norm);
   }
+  if (f.has("crawl")) {
+    const Fields t = f.object("crawl");
+    t.allow_only({"min_mean_step", "window", "min_steps_left"});
+    s.crawl_min_mean_step = t.number("min_mean_step");
+    t.require_positive("min_mean_step", *s.crawl_min_mean_step);
+    s.crawl_window = static_cast<std::uint64_t>(int_in(t, "window", t.integer("window", 1000), 1, 1'000'000'000,
+                                                       "[1, 1e9]"));
+    s.crawl_min_steps_left = t.number("min_steps_left", 1e6);
+    t.require_nonnegative("min_steps_left", s.crawl_min_steps_left);
+  }
   return s;
 }
 
@@ -700,6 +710,10 @@ json to_json(const StopConfig& s) {
   j["max_rhs"] = s.max_rhs;
   j["max_seconds"] = s.max_seconds;
   if (s.max_state_norm) j["max_state_norm"] = *s.max_state_norm;
+  if (s.crawl_min_mean_step)
+    j["crawl"] = {{"min_mean_step", *s.crawl_min_mean_step},
+                  {"window", s.crawl_window},
+                  {"min_steps_left", s.crawl_min_steps_left}};
   return j;
 }
 

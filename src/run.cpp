@@ -233,6 +233,9 @@ std::vector<std::shared_ptr<StopRule>> make_stop_rules(const RunConfig& config, 
   if (s.max_steps || s.max_rhs || s.max_seconds > 0)
     rules.push_back(std::make_shared<Budget>(s.max_steps, s.max_rhs, s.max_seconds));
   if (s.max_state_norm) rules.push_back(std::make_shared<NormAbove>(*s.max_state_norm));
+  if (s.crawl_min_mean_step && !config.times.times.empty() && config.times.times.back() > 0)
+    rules.push_back(std::make_shared<Crawl>(config.times.times.back(), s.crawl_window, *s.crawl_min_mean_step,
+                                            s.crawl_min_steps_left));
   return rules;
 }
 

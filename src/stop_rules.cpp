@@ -1,5 +1,6 @@
 #include "flowsense/integrate/stop_rules.hpp"
 
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -97,6 +98,39 @@ std::string Budget::describe() const {
   std::ostringstream s;
   s << "max_steps = " << max_steps_ << ", max_rhs = " << max_rhs_ << ", max_seconds = " << max_seconds_
     << " (0 = unlimited)";
+  return s.str();
+}
+
+Crawl::Crawl(double t_end, std::uint64_t window, double min_mean_step, double min_steps_left)
+    : t_end_(t_end), window_(window), min_mean_step_(min_mean_step), min_steps_left_(min_steps_left) {
+  if (window < 1) throw std::invalid_argument("Crawl: expected window >= 1");
+  if (!(min_mean_step > 0)) throw std::invalid_argument("Crawl: expected min_mean_step > 0");
+  if (!(min_steps_left >= 0)) throw std::invalid_argument("Crawl: expected min_steps_left >= 0");
+  if (!(t_end > 0)) throw std::invalid_argument("Crawl: expected t_end > 0");
+}
+
+std::optional<StopReason> Crawl::check(const Matrix&, const StepInfo& info) {
+  if (info.steps == 0 || info.steps % window_ != 0) return std::nullopt;
+  const double pace = (info.t - t_window_start_) / static_cast<double>(window_);
+  const double left = pace > 0 ? (t_end_ - info.t) / pace : std::numeric_limits<double>::infinity();
+  const bool crawling = previous_pace_ > 0 && pace < 2 * previous_pace_ && pace < min_mean_step_ &&
+                        left > min_steps_left_;
+  strikes_ = crawling ? strikes_ + 1 : 0;
+  t_window_start_ = info.t;
+  previous_pace_ = pace;
+  if (strikes_ < 2) return std::nullopt;
+  std::ostringstream s;
+  s.precision(3);
+  s << "the mean step over the last " << window_ << " steps was " << pace << " < " << min_mean_step_ << " at "
+    << at(info) << "; reaching t = " << t_end_ << " would need about " << left << " more steps";
+  return StopReason{Termination::budget_exhausted, s.str()};
+}
+
+std::string Crawl::describe() const {
+  std::ostringstream s;
+  s << "crawl: over " << window_ << "-step windows, twice in a row: the pace no longer doubling, the mean step below "
+    << min_mean_step_ << ", and more than " << min_steps_left_ << " steps left to t = " << t_end_
+    << " (budget_exhausted)";
   return s.str();
 }
 

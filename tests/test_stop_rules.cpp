@@ -312,3 +312,61 @@ TEST_CASE("observation times must be strictly increasing; the start finite", "[s
   U(0, 0) = nan;
   CHECK_THROWS_WITH(integrate(flow, U, {0.0, 1.0}, dopri5(), {}), Contains("not finite"));
 }
+
+namespace {
+
+/// Feeds `rule` accepted steps of the sizes step(k) (k = 1, 2, ...) up to
+/// `max_steps`; returns the step at which it stopped, or 0.
+template <class StepSize>
+std::uint64_t feed(Crawl& rule, StepSize step, std::uint64_t max_steps) {
+  const Matrix dummy = Matrix::Zero(1, 1);
+  StepInfo info;
+  for (std::uint64_t k = 1; k <= max_steps; ++k) {
+    info.h = step(k);
+    info.t += info.h;
+    info.steps = k;
+    if (rule.check(dummy, info)) return k;
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("Crawl stops a run pinned at tiny steps, and only that", "[stop_rules][crawl]") {
+  // Window 100, min mean step 1e-3, horizon t = 1e3, more than 1e4 steps left.
+  SECTION("constant tiny steps: the 2nd and 3rd windows strike (the 1st only sets the pace)") {
+    Crawl rule(1e3, 100, 1e-3, 1e4);
+    CHECK(feed(rule, [](std::uint64_t) { return 1e-6; }, 10000) == 300);
+  }
+  SECTION("the stop says budget_exhausted, the pace and what is left") {
+    Crawl rule(1e3, 100, 1e-3, 1e4);
+    const Matrix dummy = Matrix::Zero(1, 1);
+    StepInfo info;
+    std::optional<StopReason> r;
+    for (std::uint64_t k = 1; k <= 300 && !r; ++k) {
+      info.t += 1e-6;
+      info.steps = k;
+      r = rule.check(dummy, info);
+    }
+    REQUIRE(r);
+    CHECK(r->termination == Termination::budget_exhausted);
+    CHECK_THAT(r->message, Contains("1e-06 < 0.001"));
+  }
+  SECTION("a run speeding up (the pace doubling every window) is left alone") {
+    Crawl rule(1e3, 100, 1e-3, 1e4);
+    CHECK(feed(rule, [](std::uint64_t k) { return 1e-9 * std::pow(2.0, static_cast<double>(k) / 90.0); }, 3000) == 0);
+  }
+  SECTION("steps above min_mean_step never count") {
+    Crawl rule(1e6, 100, 1e-3, 0);
+    CHECK(feed(rule, [](std::uint64_t) { return 2e-3; }, 5000) == 0);
+  }
+  SECTION("close to the horizon (few steps left) it lets the run finish") {
+    Crawl rule(1e-3, 100, 1e-3, 1e4);  // at 1e-6 per step the horizon is 1000 steps away
+    CHECK(feed(rule, [](std::uint64_t) { return 1e-6; }, 999) == 0);
+  }
+  SECTION("bad arguments throw") {
+    CHECK_THROWS_AS(Crawl(1.0, 0, 1e-3, 0), std::invalid_argument);
+    CHECK_THROWS_AS(Crawl(1.0, 10, 0.0, 0), std::invalid_argument);
+    CHECK_THROWS_AS(Crawl(0.0, 10, 1e-3, 0), std::invalid_argument);
+  }
+}

@@ -168,6 +168,10 @@ struct StopConfig {
   std::uint64_t max_steps = 0, max_rhs = 0;
   double max_seconds = 0.0;
   std::optional<double> max_state_norm;
+  // crawl (integrate/stop_rules.hpp, Crawl): set when crawl_min_mean_step is.
+  std::optional<double> crawl_min_mean_step;
+  std::uint64_t crawl_window = 1000;
+  double crawl_min_steps_left = 1e6;
 };
 
 struct RunConfig {

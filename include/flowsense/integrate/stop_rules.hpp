@@ -73,6 +73,32 @@ private:
   std::chrono::steady_clock::time_point start_;
 };
 
+/// Ends an adaptive run that has slowed to a crawl: an explicit stepper
+/// pinned at its stability limit (steps of about 3.3 / rho for dopri5, rho
+/// the Hessian's spectral radius), as on the zero-training-error set reached
+/// from a far start (docs/example_1_1.md). Every `window` accepted steps it
+/// measures the mean step over that window; it stops (budget_exhausted) if,
+/// twice in a row, (i) the pace has stopped growing (less than doubled since
+/// the previous window), (ii) the mean step is below `min_mean_step`, and
+/// (iii) `t_end` is more than `min_steps_left` steps away at that pace. A
+/// run that is speeding up is left alone. It counts steps, not seconds, so
+/// the outcome is the same on every machine.
+class Crawl : public StopRule {
+public:
+  /// Throws std::invalid_argument unless window >= 1, min_mean_step > 0,
+  /// min_steps_left >= 0 and t_end > 0.
+  Crawl(double t_end, std::uint64_t window, double min_mean_step, double min_steps_left);
+  std::optional<StopReason> check(const Matrix& state, const StepInfo& info) override;
+  std::string describe() const override;
+
+private:
+  double t_end_;
+  std::uint64_t window_;
+  double min_mean_step_, min_steps_left_;
+  double t_window_start_ = 0.0, previous_pace_ = 0.0;
+  int strikes_ = 0;
+};
+
 /// Divergence: the state's Frobenius norm exceeds `max_norm` (an exploding
 /// run). Non-finite states are always caught by the driver itself.
 class NormAbove : public StopRule {
