@@ -18,18 +18,23 @@
 // direction grows like alpha e^{lambda_s t} and saturates near
 // T_s ~ ln(sqrt(lambda_s)/alpha)/lambda_s (t = 6.9, 13, 19, 25, 31 for
 // alpha = 1e-3), which spreads the visits over the horizon mu T = 50.
-// --quick: d = 20, m in {200, 400}.
+// --quick: d = 20, m in {200, 400}. --m and --alpha run a part of a figure.
+// Each run writes runs/<name>.csv and then runs/<name>.json (its summary);
+// with --resume, rerunning the same command keeps those runs, and the
+// manifest is written once every run is there.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "flowsense/core/random.hpp"
+#include "flowsense/experiment/config.hpp"
 #include "flowsense/flow/factor_flow.hpp"
 #include "flowsense/integrate/integrate.hpp"
 #include "flowsense/io/atomic_file.hpp"
@@ -70,9 +75,30 @@ std::vector<Visit> visit_times(const Trajectory& t, int s_max) {
 
 int usage(const std::string& message, int code) {
   std::fprintf(code ? stderr : stdout,
-               "%s\nusage: figures_003 --figure 1|2 --out DIR [--quick] [--no-flow] [--no-plot]\n",
+               "%s\nusage: figures_003 --figure 1|2 --out DIR [--quick] [--no-flow] [--no-plot]\n"
+               "                   [--truth gaussian|harmonic] [--m M1,M2,..] [--alpha A1,A2,..] [--threads N] [--resume]\n"
+               "  --m, --alpha   run only these m / alpha of the figure (default: all of the paper's)\n"
+               "  --threads N    worker threads (default 2); the numbers do not depend on N\n"
+               "  --resume       keep the runs an earlier invocation finished in DIR (runs/<name>.json)\n",
                message.c_str());
   return code;
+}
+
+/// "1000,5000" -> {1000, 5000}; empty on a malformed list.
+std::vector<double> parse_list(const std::string& text) {
+  std::vector<double> v;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const auto comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    char* end = nullptr;
+    const double x = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end != '\0' || !(x > 0)) return {};
+    v.push_back(x);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return v;
 }
 
 }  // namespace
@@ -82,13 +108,27 @@ int main(int argc, char** argv) {
   std::string out;
   bool quick = false, flow = true, plot = true;
   std::string truth_kind = "gaussian";
+  std::vector<double> only_m, only_alpha;
+  int threads = 2;
+  bool resume = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--figure" && i + 1 < argc) figure = std::atoi(argv[++i]);
+    else if (a == "--m" && i + 1 < argc) {
+      only_m = parse_list(argv[++i]);
+      if (only_m.empty()) return usage("--m: expected a comma-separated list of positive integers", 2);
+    } else if (a == "--alpha" && i + 1 < argc) {
+      only_alpha = parse_list(argv[++i]);
+      if (only_alpha.empty()) return usage("--alpha: expected a comma-separated list of positive numbers", 2);
+    } else if (a == "--threads" && i + 1 < argc) {
+      threads = std::atoi(argv[++i]);
+      if (threads < 1 || threads > 256) return usage("--threads: expected an integer in [1, 256]", 2);
+    }
     else if (a == "--out" && i + 1 < argc) out = argv[++i];
     else if (a == "--quick") quick = true;
     else if (a == "--no-flow") flow = false;
     else if (a == "--no-plot") plot = false;
+    else if (a == "--resume") resume = true;
     else if (a == "--truth" && i + 1 < argc) truth_kind = argv[++i];
     else if (a == "--help" || a == "-h") return usage("Figures 1 and 2 of paper 003.", 0);
     else return usage("unknown or incomplete argument '" + a + "'", 2);
@@ -113,9 +153,14 @@ int main(int argc, char** argv) {
   const Index r = figure == 1 ? d : r_star;
   const double mu = 0.005;
   const double T = figure == 1 ? 10000 : 500;
-  const std::vector<double> alphas = {1.0, 0.1, 0.01, 0.001};
+  std::vector<double> alphas = {1.0, 0.1, 0.01, 0.001};
   std::vector<Index> ms = figure == 1 ? (quick ? std::vector<Index>{200, 400} : std::vector<Index>{1000, 2000, 5000})
                                       : std::vector<Index>{quick ? 400 : 1000};
+  if (!only_alpha.empty()) alphas = only_alpha;
+  if (!only_m.empty()) {
+    ms.clear();
+    for (double m : only_m) ms.push_back(static_cast<Index>(std::llround(m)));
+  }
   const std::uint64_t seed = 2023;
   const Matrix G = Rng(Rng::derive_seed(seed, 3)).normal_matrix(d, r);  // U0 = alpha G
 
@@ -129,11 +174,21 @@ int main(int argc, char** argv) {
       }
   create_directories(out + "/runs");
   std::vector<Trajectory> results(cases.size());
+  std::vector<json> summaries(cases.size());
   std::atomic<std::size_t> next{0}, done{0};
   std::mutex print;
   auto worker = [&] {
     for (std::size_t i; (i = next++) < cases.size();) {
       const Case& c = cases[i];
+      // Resume: a run whose runs/<name>.json exists (written after its CSV) is kept.
+      const std::string stem = out + "/runs/" + c.name;
+      if (resume && std::filesystem::exists(stem + ".json") && std::filesystem::exists(stem + ".csv")) {
+        results[i] = read_trajectory_csv(stem + ".csv");
+        summaries[i] = read_json_file(stem + ".json").at("summary");
+        std::lock_guard<std::mutex> lock(print);
+        std::fprintf(stderr, "[figures_003] %zu/%zu %s: kept from an earlier run\n", ++done, cases.size(), c.name.c_str());
+        continue;
+      }
       // One operator per m, the same for every alpha and method.
       auto op = std::make_shared<GaussianOperator>(d, c.m, GaussianScale::inv_sqrt_m, Rng::derive_seed(seed, 1 + 100 * c.m));
       const Problem problem = Problem::noiseless(op, truth);
@@ -158,15 +213,18 @@ int main(int argc, char** argv) {
       const Summary s = integrate(system, U, times, o, {rec.observer()});
       rec.finish(s);
       results[i] = rec.take();
-      results[i].write_csv(out + "/runs/" + c.name + ".csv");
+      results[i].write_csv(stem + ".csv");
+      summaries[i] = to_json(s);
+      write_json(stem + ".json", {{"name", c.name}, {"summary", summaries[i]}});
       std::lock_guard<std::mutex> lock(print);
       std::fprintf(stderr, "[figures_003] %zu/%zu %s: %s (%.1f s)\n", ++done, cases.size(), c.name.c_str(),
                    to_string(s.termination).c_str(), s.wall_seconds);
     }
   };
-  std::thread other(worker);
+  std::vector<std::thread> pool;
+  for (int k = 1; k < threads; ++k) pool.emplace_back(worker);
   worker();
-  other.join();
+  for (auto& t : pool) t.join();
 
   std::printf("Paper 003, Figure %d (d = %ld, r = %ld, mu = %g, T = %g GD steps%s)\n", figure, static_cast<long>(d),
               static_cast<long>(r), mu, T, quick ? ", quick" : "");
@@ -190,7 +248,7 @@ int main(int argc, char** argv) {
     runs.push_back({{"name", cases[i].name}, {"alpha", cases[i].alpha}, {"m", cases[i].m},
                     {"method", cases[i].flow ? "flow (dopri5, rtol 1e-8)" : "gd (euler, h = mu)"},
                     {"csv", "runs/" + cases[i].name + ".csv"}, {"visits", visits}, {"ordered", ordered},
-                    {"summary", to_json(results[i].summary)}});
+                    {"summary", summaries[i]}});
   }
   write_json(out + "/manifest.json",
              make_manifest({{"figure", "paper 003, Figure " + std::to_string(figure)},

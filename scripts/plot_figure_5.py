@@ -25,7 +25,8 @@ def read_csv(path):
 def main(out):
     manifest = json.load(open(os.path.join(out, "manifest.json")))
     methods = manifest["methods"]
-    colors = {"gd": "tab:red", "alg1": "tab:gray", "alg1_stop_at_r": "tab:blue", "alg1_stop_at_r_flow": "tab:green"}
+    colors = {"gd": "tab:red", "alg1": "tab:gray", "alg1_stop_at_r": "tab:blue", "alg1_stop_at_r_flow": "tab:green",
+              "flow": "tab:orange"}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for m in methods:
         runs = [r for r in manifest["runs"] if r["method"] == m["name"]]
@@ -34,6 +35,7 @@ def main(out):
             it = np.maximum(t["iteration"], 1)
             for ax, col in zip(axes, ["training_error", "test_error"]):
                 ax.plot(it, t[col], color=colors.get(m["name"], None), lw=1.2, alpha=0.85,
+                        ls="--" if m["name"].endswith("flow") else "-",
                         label=m["label"] if k == 0 else None)
             if k == 0:
                 for e in r["restarts"]:
