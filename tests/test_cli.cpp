@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_process.hpp"
 #include "flowsense/core/random.hpp"
 #include "flowsense/experiment/config.hpp"
 #include "flowsense/io/npy.hpp"
@@ -33,51 +34,12 @@ namespace {
 const std::string cli = FLOWSENSE_CLI_PATH;
 const std::string small_config = std::string(FLOWSENSE_EXAMPLES_DIR) + "/example_small.json";
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    flowsense::Rng rng(static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
-    path = fs::temp_directory_path() / ("flowsense_cli_" + std::to_string(rng.engine()()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct Result {
-  int status;
-  std::string out, err;
-};
+using cli_process::Result;
+using cli_process::slurp;
+using cli_process::TempDir;
 
 /// Runs the CLI with `args` (no shell), capturing stdout and stderr.
-Result run_cli(const std::vector<std::string>& args, const TempDir& tmp) {
-  const std::string out = tmp.file("stdout.txt"), err = tmp.file("stderr.txt");
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fo = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int fe = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fo, 1);
-    ::dup2(fe, 2);
-    std::vector<char*> argv = {const_cast<char*>(cli.c_str())};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(cli.c_str(), argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), slurp(out), slurp(err)};
-}
+Result run_cli(const std::vector<std::string>& args, const TempDir& tmp) { return cli_process::run(cli, args, tmp); }
 
 json read_json(const std::string& path) {
   std::ifstream in(path);
