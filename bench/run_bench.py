@@ -106,7 +106,7 @@ def bench_problem(args, name, rows):
     log(f"\n[bench] {name}: {meta['title']} (T = {meta['T']:.6g})")
     excluded = set(filter(None, args.exclude.split(",")))
     for tool, method, cmd, env in tools_for(args, pdir):
-        if f"{tool}:{method}" in excluded:
+        if f"{tool}:{method}" in excluded or (args.only and tool != args.only):
             continue
         tag = f"{tool}_{method}".replace("+", "_")
         final = os.path.join(rdir, tag + ".npy")
@@ -295,6 +295,8 @@ def main():
     ap.add_argument("--skip-sweep", action="store_true")
     ap.add_argument("--skip-kernels", action="store_true")
     ap.add_argument("--exclude", default="", help="comma-separated tool:method pairs not to run, e.g. scipy:BDF")
+    ap.add_argument("--only", default="", help="run only this tool (e.g. flowsense); the other tools' rows "
+                    "are kept from the previous run in --out")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 unless every tool solved every problem (flow solvers: error vs the reference "
                          f"below {ACCURATE:g}; GD loops: the training-error target): the CTest smoke test")
@@ -323,8 +325,9 @@ def main():
     # A partial re-run (--problems, --skip-sweep, --skip-kernels) keeps what the
     # previous run measured for the rest, so that one table holds every problem.
     previous = load_previous(args.out)
-    if args.problems:
-        kept = [r for r in previous["rows"] if r["problem"] not in problems]
+    if args.problems or args.only:
+        kept = [r for r in previous["rows"] if r["problem"] not in problems
+                or (args.only and r["tool"] != args.only)]
         rows = kept + rows
         order = {name: i for i, name in enumerate(all_problems)}
         rows.sort(key=lambda r: order.get(r["problem"], len(order)))  # stable: tools keep their order
