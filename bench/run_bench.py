@@ -330,7 +330,9 @@ def main():
                 or (args.only and r["tool"] != args.only)]
         rows = kept + rows
         order = {name: i for i, name in enumerate(all_problems)}
-        rows.sort(key=lambda r: order.get(r["problem"], len(order)))  # stable: tools keep their order
+        tools = ["flowsense", "odeint", "cvode", "numpy", "scipy"]
+        rows.sort(key=lambda r: (order.get(r["problem"], len(order)),  # stable: methods keep their order
+                                 tools.index(r["tool"]) if r["tool"] in tools else len(tools)))
         problems = sorted(set(r["problem"] for r in rows), key=lambda n: order.get(n, len(order)))
 
     sweep = []
