@@ -208,7 +208,7 @@ json to_json(const NoiseConfig& n) { return {{"sigma", n.sigma}, {"seed", n.seed
 // ---------------------------------------------------------------- loss
 
 LossConfig parse_loss(const Fields& f) {
-  f.allow_only({"convention", "c", "gd_objective_weight", "learning_rate"});
+  f.allow_only({"convention", "c", "gd_objective_weight", "learning_rate", "operator_form", "threads"});
   LossConfig l;
   if (f.has("convention")) {
     l.convention = f.choice("convention", {"paper000", "paper003"}, "convention");
@@ -234,6 +234,12 @@ LossConfig parse_loss(const Fields& f) {
     l.learning_rate = f.number("learning_rate");
     f.require_positive("learning_rate", *l.learning_rate);
   }
+  if (f.has("operator_form"))
+    l.operator_form.form =
+        parse_operator_form(f.choice("operator_form", {"automatic", "plain", "normal"}, "operator form"));
+  l.operator_form.threads = static_cast<int>(f.integer("threads", 1));
+  if (l.operator_form.threads < 1 || l.operator_form.threads > 256)
+    f.fail("threads", "expected an integer in [1, 256], got " + std::to_string(l.operator_form.threads));
   return l;
 }
 
@@ -243,6 +249,8 @@ json to_json(const LossConfig& l) {
   j["c"] = l.c;
   j["gd_objective_weight"] = l.gd_objective_weight;
   if (l.learning_rate) j["learning_rate"] = *l.learning_rate;
+  j["operator_form"] = to_string(l.operator_form.form);
+  j["threads"] = l.operator_form.threads;
   return j;
 }
 

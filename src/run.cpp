@@ -195,7 +195,7 @@ FlowChoice choose_flow(const FlowConfig& flow, const Matrix& U0) {
 Experiment build_experiment(const RunConfig& config) {
   Problem problem = make_data(config, build_operator(config.op, config.dim));
   if (config.noise.sigma > 0) add_noise(problem, config.noise.sigma, config.noise.seed);
-  SensingLoss loss(problem, config.loss.c);
+  SensingLoss loss(problem, config.loss.c, config.loss.operator_form);
   const double h = config.loss.gd_step();
 
   std::vector<std::shared_ptr<Metric>> metrics = {
@@ -317,6 +317,7 @@ RunResult run(const RunConfig& config, const RunHooks& hooks) {
   for (const auto& rule : watch.stop_rules) result.stop_rules.push_back(rule->describe());
   result.gd_step = e.gd_step;
   const Summary summary = integrate_choice(e.flow, e, observe, watch, result.final_state);
+  result.operator_form = e.loss.operator_form_report();
   recorder.finish(summary);
   result.trajectory = recorder.take();
   result.operator_name = e.problem.op->name();
@@ -390,6 +391,7 @@ json write_run_outputs(const std::string& dir, const RunConfig& config, const Ru
       {"flow", result.flow},
       {"observers", result.observers},
       {"stop_rules", result.stop_rules},
+      {"operator_form", result.operator_form},
       {"trajectory", {{"file", "trajectory.csv"}, {"columns", tr.columns}, {"rows", tr.rows.size()}}},
       {"final", final_values},
       {"snapshots", {{"kind", to_string(config.observe.snapshots)}, {"files", snapshots}}},

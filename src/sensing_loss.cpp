@@ -1,18 +1,85 @@
 #include "flowsense/loss/sensing_loss.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
+#include "flowsense/problem/normal_operator.hpp"
+#include "flowsense/problem/packed_operator.hpp"
+
 namespace flowsense {
 
-SensingLoss::SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, double c)
-    : op_(std::move(op)), b_(std::move(b)), c_(c) {
+// The normal form's state, shared by copies of a loss. `ready` is published
+// once, after Q is complete; the hot path reads it with one atomic load.
+struct SensingLoss::FormState {
+  OperatorFormOptions options;
+  const PackedOperator* packed = nullptr;  // null: no normal form exists
+  KernelCost cost;
+  std::atomic<long long> plain_calls{0};
+  std::atomic<const NormalOperator*> ready{nullptr};
+  std::unique_ptr<NormalOperator> owned;
+  std::mutex mutex;
+  long long built_after = -1;  // plain evaluations before Q was built
+
+  void build(const Vector& b) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (ready.load(std::memory_order_acquire)) return;
+    owned = std::make_unique<NormalOperator>(*packed, b);
+    owned->set_threads(options.threads);
+    built_after = std::max(0LL, plain_calls.load() - 1);  // the triggering call runs normal
+    ready.store(owned.get(), std::memory_order_release);
+  }
+};
+
+SensingLoss::SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, double c, OperatorFormOptions form)
+    : op_(std::move(op)), b_(std::move(b)), c_(c), form_(std::make_shared<FormState>()) {
   if (!op_) throw std::invalid_argument("SensingLoss: expected an operator, got null");
   if (!(c_ > 0)) throw std::invalid_argument("SensingLoss: expected c > 0, got " + std::to_string(c_));
   if (b_.size() != op_->measurements())
     throw std::invalid_argument("SensingLoss: expected b of length m = " +
                                 std::to_string(op_->measurements()) + ", got " +
                                 std::to_string(b_.size()));
+  if (form.threads < 1)
+    throw std::invalid_argument("SensingLoss: expected operator form threads >= 1, got " +
+                                std::to_string(form.threads));
+  form_->options = form;
+  form_->packed = dynamic_cast<const PackedOperator*>(op_.get());
+  if (form.form == OperatorForm::normal && !form_->packed)
+    throw std::invalid_argument("SensingLoss: operator_form \"normal\" needs a packed operator (gaussian or "
+                                "matrices), got \"" + op_->name() + "\"");
+  if (form_->packed)
+    form_->cost = kernel_cost(op_->dim(), op_->measurements(), op_->dim(), form.machine);
+  if (form.form == OperatorForm::normal) form_->build(b_);
+}
+
+const NormalOperator* SensingLoss::normal_form() const {
+  FormState& f = *form_;
+  if (const NormalOperator* q = f.ready.load(std::memory_order_acquire)) return q;
+  if (f.options.form != OperatorForm::automatic || !f.packed || !f.cost.normal_cheaper) return nullptr;
+  // Ski rental: build Q once the plain evaluations cost what the build does.
+  if (f.plain_calls.fetch_add(1) + 1 < f.cost.switch_after) return nullptr;
+  f.build(b_);
+  return f.ready.load(std::memory_order_acquire);
+}
+
+const OperatorFormOptions& SensingLoss::operator_form_options() const { return form_->options; }
+
+std::string SensingLoss::operator_form_report() const {
+  const FormState& f = *form_;
+  const bool built = f.ready.load(std::memory_order_acquire) != nullptr;
+  if (!f.packed) return "plain (" + op_->name() + " operator has no normal form)";
+  if (f.options.form == OperatorForm::plain) return "plain (forced)";
+  if (f.options.form == OperatorForm::normal) return "normal (forced)";
+  std::string s;
+  if (!built)
+    s = "plain";
+  else if (f.built_after <= 0)
+    s = "normal";
+  else
+    s = "plain, then normal after " + std::to_string(f.built_after) + " evaluations";
+  return s + " (automatic; " + f.cost.describe() + ")";
 }
 
 void SensingLoss::residual(const Matrix& U, Vector& r) const {
@@ -38,26 +105,83 @@ double SensingLoss::value_and_gradient(const Matrix& U, Matrix& grad) const {
   return 0.5 * c_ * r.squaredNorm();
 }
 
-void SensingLoss::hessian_vector(const Matrix& U, const Matrix& V, Matrix& HV) const {
+void SensingLoss::gradient(const Matrix& U, Matrix& grad) const {
+  if (normal_form()) {
+    Matrix S;
+    residual_adjoint(U, S);
+    grad.noalias() = (2.0 * c_) * (S * U);
+    return;
+  }
+  value_and_gradient(U, grad);
+}
+
+void SensingLoss::residual_adjoint(const Matrix& U, Matrix& S) const {
+  if (const NormalOperator* q = normal_form()) {
+    Matrix X;
+    X.noalias() = U * U.transpose();
+    q->residual_adjoint(X, S);
+    return;
+  }
   Vector r;
   residual(U, r);
+  op_->adjoint(r, S);
+}
+
+void SensingLoss::residual_adjoint_symmetric(const Matrix& X, Matrix& S) const {
+  if (const NormalOperator* q = normal_form()) {
+    q->residual_adjoint(X, S);
+    return;
+  }
+  Vector r;
+  op_->apply(X, r);
+  r -= b_;
+  op_->adjoint(r, S);
+}
+
+void SensingLoss::normal_apply(const Matrix& W, Matrix& S) const {
+  if (const NormalOperator* q = normal_form()) {
+    q->normal_apply(W, S);
+    return;
+  }
+  Vector a;
+  op_->apply(W, a);
+  op_->adjoint(a, S);
+}
+
+void SensingLoss::normal_apply_times(const Matrix& W, const Matrix& U, Matrix& out) const {
+  if (const NormalOperator* q = normal_form()) {
+    Matrix S;
+    q->normal_apply(W, S);
+    out.noalias() = S * U;
+    return;
+  }
+  // Structured operators keep their factor form (no d x d adjoint).
+  Vector a;
+  op_->apply(W, a);
+  op_->adjoint_times(a, U, out);
+}
+
+void SensingLoss::hessian_vector(const Matrix& U, const Matrix& V, Matrix& HV) const {
   Matrix sym;
   sym.noalias() = U * V.transpose();
-  const Matrix S = sym + sym.transpose();  // U V^T + V U^T
-  Vector a;
-  op_->apply(S, a);
+  const Matrix W = sym + sym.transpose();  // U V^T + V U^T
   Matrix first, second;
-  op_->adjoint_times(a, U, first);
-  op_->adjoint_times(r, V, second);
+  normal_apply_times(W, U, first);
+  if (normal_form()) {
+    Matrix S;
+    residual_adjoint(U, S);
+    second.noalias() = S * V;
+  } else {
+    Vector r;
+    residual(U, r);
+    op_->adjoint_times(r, V, second);
+  }
   HV = 2.0 * c_ * (first + second);
 }
 
 void SensingLoss::gram_velocity(const Matrix& X, Matrix& dX) const {
-  Vector r;
-  op_->apply(X, r);
-  r -= b_;
   Matrix S;
-  op_->adjoint(r, S);
+  residual_adjoint_symmetric(X, S);
   Matrix SX;
   SX.noalias() = S * X;
   dX = -2.0 * c_ * (SX + SX.transpose());

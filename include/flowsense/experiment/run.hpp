@@ -92,6 +92,8 @@ struct RunResult {
   double operator_bytes = 0.0;  ///< operator_storage_bytes()
   double noise_energy = 0.0;    ///< ||b - A(X♮)||^2 = ||sigma eps||^2 (problem/noise.hpp)
   double peak_memory_bytes = 0.0;  ///< peak resident memory of the process after the run (0 if unknown)
+  /// SensingLoss::operator_form_report(): plain or normal operator, and why.
+  std::string operator_form;
 };
 
 /// Integrates the configured flow (FlowChoice) and records it; with

@@ -46,15 +46,13 @@ public:
   class Linearization {
   public:
     Linearization(const SensingLoss& loss, const Matrix& U) : loss_(&loss), U_(U) {
-      loss.op().adjoint(loss.residual(U), S_);
+      loss.residual_adjoint(U, S_);
     }
     void operator()(const Matrix& V, Matrix& out) const {
       Matrix sym;
       sym.noalias() = U_ * V.transpose();
       const Matrix W = sym + sym.transpose();  // U V^T + V U^T
-      Vector a;
-      loss_->op().apply(W, a);
-      loss_->op().adjoint_times(a, U_, out);
+      loss_->normal_apply_times(W, U_, out);  // Q form when the loss uses it
       out.noalias() += S_ * V;
       out *= -2.0 * loss_->c();
     }
@@ -101,16 +99,11 @@ public:
   class Linearization {
   public:
     Linearization(const SensingLoss& loss, const Matrix& X) : loss_(&loss), X_(X) {
-      Vector r;
-      loss.op().apply(X, r);
-      r -= loss.data();
-      loss.op().adjoint(r, S_);
+      loss.residual_adjoint_symmetric(X, S_);
     }
     void operator()(const Matrix& V, Matrix& out) const {
-      Vector a;
-      loss_->op().apply(V, a);
       Matrix dS;
-      loss_->op().adjoint(a, dS);
+      loss_->normal_apply(V, dS);  // A*(A(V)), Q form when the loss uses it
       Matrix P;
       P.noalias() = dS * X_;
       P.noalias() += S_ * V;

@@ -13,10 +13,20 @@
 // (h = 8 eta for c = 1/4), w = 1/4 in paper 003 (3) (h = mu for c = 1/2).
 // gd_step() computes it; see also TimeMap in integrate/.
 //
-// A SensingLoss is cheap to copy (it shares the operator) and its methods
-// are const and thread-safe.
+// A SensingLoss is cheap to copy (it shares the operator and its normal form)
+// and its methods are const and thread-safe.
+//
+// Operator form (loss/operator_form.hpp): for packed operators (Gaussian, user
+// matrices) gradient(), hessian_vector(), gram_velocity(), residual_adjoint()
+// and normal_apply_times() may use the normal operator Q = M^T M
+// (problem/normal_operator.hpp), chosen by a cost model unless forced; they
+// agree with the plain path to ~1e-13 relative. residual(), training_error(),
+// value() and value_and_gradient() always go through the operator itself, so
+// that values near zero training error keep their digits.
+// operator_form_report() says which path ran.
 #include <memory>
 
+#include "flowsense/loss/operator_form.hpp"
 #include "flowsense/problem/problem.hpp"
 
 namespace flowsense {
@@ -38,11 +48,15 @@ inline double gd_step(double learning_rate, double objective_weight, double c) {
   return 2.0 * objective_weight / c * learning_rate;
 }
 
+class NormalOperator;
+
 class SensingLoss {
 public:
-  /// Throws std::invalid_argument if c <= 0 or b has the wrong length.
-  SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, double c);
-  SensingLoss(const Problem& problem, double c) : SensingLoss(problem.op, problem.b, c) {}
+  /// Throws std::invalid_argument if c <= 0, b has the wrong length, or
+  /// form.form is normal for an operator that is not a PackedOperator.
+  SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, double c, OperatorFormOptions form = {});
+  SensingLoss(const Problem& problem, double c, OperatorFormOptions form = {})
+      : SensingLoss(problem.op, problem.b, c, std::move(form)) {}
 
   const SensingOperator& op() const { return *op_; }
   std::shared_ptr<const SensingOperator> op_ptr() const { return op_; }
@@ -59,9 +73,21 @@ public:
   /// G_c(U) = (c/2) ||r||^2.
   double value(const Matrix& U) const;
 
-  /// grad = 2c A*(r) U. Returns G_c(U) (the residual is shared).
+  /// grad = 2c A*(r) U. Returns G_c(U) (the residual is shared; always the
+  /// plain path, so that the value is exact near zero training error).
   double value_and_gradient(const Matrix& U, Matrix& grad) const;
-  void gradient(const Matrix& U, Matrix& grad) const { value_and_gradient(U, grad); }
+  /// grad = 2c A*(r) U, through the normal form when it is in use.
+  void gradient(const Matrix& U, Matrix& grad) const;
+
+  /// S = A*(A(U U^T) - b), the d x d symmetric matrix behind the gradient.
+  void residual_adjoint(const Matrix& U, Matrix& S) const;
+  /// S = A*(A(X) - b) for a symmetric X (upper triangle read).
+  void residual_adjoint_symmetric(const Matrix& X, Matrix& S) const;
+  /// out = A*(A(W)) U for a symmetric W: the Gauss-Newton part of the
+  /// Hessian-vector product, and the Jacobian-vector products of the flows.
+  void normal_apply_times(const Matrix& W, const Matrix& U, Matrix& out) const;
+  /// S = A*(A(W)) for a symmetric W.
+  void normal_apply(const Matrix& W, Matrix& S) const;
 
   /// Hessian-vector product of G_c at U along V:
   ///   H[V] = 2c ( A*(A(U V^T + V U^T)) U + A*(r) V ),
@@ -73,10 +99,22 @@ public:
   ///   X' = -2c ( A*(r) X + X A*(r) ),  r = A(X) - b.
   void gram_velocity(const Matrix& X, Matrix& dX) const;
 
+  /// The normal operator if the hot path uses it now, else null. In the
+  /// automatic form this counts one evaluation and builds Q when the cost
+  /// model says it pays (thread-safe; copies of the loss share Q).
+  const NormalOperator* normal_form() const;
+  /// The requested form and threads.
+  const OperatorFormOptions& operator_form_options() const;
+  /// Which path ran, for manifests: "plain", "normal", or "plain, then normal
+  /// after N evaluations", with the cost model's numbers when automatic.
+  std::string operator_form_report() const;
+
 private:
+  struct FormState;
   std::shared_ptr<const SensingOperator> op_;
   Vector b_;
   double c_;
+  std::shared_ptr<FormState> form_;
 };
 
 }  // namespace flowsense

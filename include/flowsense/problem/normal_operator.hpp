@@ -1,0 +1,86 @@
+#pragma once
+// The normal-operator form of a packed sensing operator (DESIGN.md,
+// "Performance model"; issue 5).
+//
+// With M the m x D packed matrix of a PackedOperator (row i = s vech(A_i),
+// D = d(d+1)/2) and data b,
+//
+//   Q = M^T M   (D x D, symmetric),   c = M^T b,
+//   A*(A(X) - b)   = unvech(Q vech(X) - c),
+//   A*(A(W))       = unvech(Q vech(W)),
+//   ||A(X) - b||^2 = x^T Q x - 2 c^T x + ||b||^2   (x = vech(X)).
+//
+// One right-hand side of the factor flow then streams D^2 doubles once
+// instead of m D doubles twice: at d = 50, m = 5000 (paper 003) Q is 13 MB
+// against 51 MB read twice. Building Q costs m D (D + 1) flops once (a
+// symmetric rank-m update, Eigen's syrk), which loss/operator_form.hpp
+// weighs against the savings.
+//
+// Accuracy. The gradient Q x - c equals M^T(M x - b) up to rounding of the
+// same absolute size, eps ||M||^2 ||x||, so gradients and trajectories agree
+// with the plain path to ~1e-13 relative (tests/test_normal_operator.cpp).
+// The fixed point the flow settles at moves by eps kappa(M)^2 ||x|| instead of
+// eps kappa(M) ||x|| (kappa over the range of M^T): for Gaussian operators
+// kappa ~ (1 + sqrt(D/m)) / |1 - sqrt(D/m)|, i.e. ~3 at d = 50, m = 5000 and
+// ~6 at Example 1.1 (d = 30, m = 240), so test errors ||UU^T - X||^2 floor one
+// to two decades higher (1e-29 rather than 1e-30 relative). The value
+// formula training_error(x) cancels: its absolute error is
+// eps (||Q|| ||x||^2 + ||b||^2), useless once the training error is below
+// ~1e-14 ||b||^2. The loss therefore computes every training error, value,
+// stop rule and observer from M (SensingLoss::residual) and uses Q only for
+// gradients, Hessian-vector products and Jacobian-vector products.
+//
+// Threads: apply() splits the rows of Q into `threads` blocks (set_threads),
+// each a GEMV (or GEMM) on its own std::thread; a row of the result is the
+// same sum in the same order whichever block computes it, so results agree
+// across thread counts (bitwise for GEMV; tests/test_normal_operator.cpp).
+#include <memory>
+
+#include "flowsense/problem/packed_operator.hpp"
+
+namespace flowsense {
+
+class NormalOperator {
+public:
+  /// Builds Q = M^T M, c = M^T b and ||b||^2 for op's packed matrix M.
+  /// Throws std::invalid_argument if b.size() != op.measurements().
+  NormalOperator(const PackedOperator& op, const Vector& b);
+
+  Index dim() const { return d_; }
+  /// D = d(d+1)/2, the side of Q.
+  Index packed_dim() const { return q_.rows(); }
+  /// Q = M^T M (both triangles stored).
+  const Matrix& gram() const { return q_; }
+  /// c = M^T b.
+  const Vector& data_adjoint() const { return c_; }
+  /// ||b||^2.
+  double data_norm2() const { return b_norm2_; }
+
+  /// y = Q x.
+  void apply(const Vector& x, Vector& y) const;
+  /// Y = Q X for K columns at once (one GEMM: the batched flows, flow/batch_flow.hpp).
+  void apply(const Matrix& X, Matrix& Y) const;
+  /// g = Q x - c = vech(A*(A(X) - b)) for x = vech(X).
+  void residual_adjoint(const Vector& x, Vector& g) const;
+  /// S = A*(A(X) - b) for a symmetric X (upper triangle read).
+  void residual_adjoint(const Matrix& X, Matrix& S) const;
+  /// S = A*(A(W)) for a symmetric W (upper triangle read).
+  void normal_apply(const Matrix& W, Matrix& S) const;
+  /// x^T Q x - 2 c^T x + ||b||^2: cancels near zero training error (see the
+  /// header comment); for diagnostics and tests, not for stop rules.
+  double training_error(const Vector& x) const;
+
+  /// Threads used by apply() (1 = the caller's only). Values < 1 mean 1.
+  /// Not thread-safe against concurrent apply(); set it before sharing.
+  void set_threads(int threads) { threads_ = threads < 1 ? 1 : threads; }
+  int threads() const { return threads_; }
+
+private:
+  Index d_;
+  Matrix q_;
+  Vector c_;
+  double b_norm2_;
+  int threads_ = 1;
+};
+
+}  // namespace flowsense
