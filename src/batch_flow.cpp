@@ -1,0 +1,137 @@
+#include "flowsense/flow/batch_flow.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "flowsense/core/packed.hpp"
+#include "flowsense/problem/normal_operator.hpp"
+#include "flowsense/problem/packed_operator.hpp"
+
+namespace flowsense {
+
+Matrix stack_members(const std::vector<Matrix>& members) {
+  if (members.empty()) throw std::invalid_argument("stack_members: expected at least one member, got none");
+  const Index d = members[0].rows(), p = members[0].cols();
+  Matrix U(d, p * static_cast<Index>(members.size()));
+  for (std::size_t k = 0; k < members.size(); ++k) {
+    if (members[k].rows() != d || members[k].cols() != p)
+      throw std::invalid_argument("stack_members: member " + std::to_string(k) + " is " +
+                                  std::to_string(members[k].rows()) + " x " + std::to_string(members[k].cols()) +
+                                  ", expected " + std::to_string(d) + " x " + std::to_string(p) +
+                                  " like member 0");
+    U.middleCols(static_cast<Index>(k) * p, p) = members[k];
+  }
+  return U;
+}
+
+std::vector<Matrix> split_members(const Matrix& stacked, Index members) {
+  if (members < 1 || stacked.cols() % members != 0)
+    throw std::invalid_argument("split_members: " + std::to_string(stacked.cols()) +
+                                " columns do not split into " + std::to_string(members) + " members");
+  const Index p = stacked.cols() / members;
+  std::vector<Matrix> out;
+  for (Index k = 0; k < members; ++k) out.emplace_back(stacked.middleCols(k * p, p));
+  return out;
+}
+
+BatchFactorFlow::BatchFactorFlow(SensingLoss loss, Index members) : loss_(std::move(loss)), members_(members) {
+  if (members < 1)
+    throw std::invalid_argument("BatchFactorFlow: expected members >= 1, got " + std::to_string(members));
+}
+
+void BatchFactorFlow::batched_adjoint(const std::vector<Matrix>& W, bool residual, std::vector<Matrix>& S) const {
+  const Index K = static_cast<Index>(W.size());
+  S.resize(W.size());
+  // The cost model counts member evaluations: one batched product is K.
+  const NormalOperator* q = nullptr;
+  for (Index k = 0; k < K && !q; ++k) q = loss_.normal_form();
+  const auto* packed = dynamic_cast<const PackedOperator*>(&loss_.op());
+  if (!q && !packed) {  // structured operators: their own factor-free forms, member by member
+    for (Index k = 0; k < K; ++k) {
+      if (residual)
+        loss_.residual_adjoint_symmetric(W[k], S[k]);
+      else
+        loss_.normal_apply(W[k], S[k]);
+    }
+    return;
+  }
+  const Index d = loss_.op().dim();
+  Matrix P(packed_size(d), K);
+  Vector x;
+  for (Index k = 0; k < K; ++k) {
+    pack_symmetric(W[k], x);
+    P.col(k) = x;
+  }
+  Matrix G;
+  if (q) {
+    q->apply(P, G);
+    if (residual) G.colwise() -= q->data_adjoint();
+  } else {
+    const Matrix& M = packed->packed_rows();
+    Matrix R;
+    R.noalias() = M * P;
+    if (residual) R.colwise() -= loss_.data();
+    G.noalias() = M.transpose() * R;
+  }
+  for (Index k = 0; k < K; ++k) unpack_symmetric(G.col(k), d, S[k]);
+}
+
+namespace {
+bool has_packed_matrix(const SensingLoss& loss) {
+  return dynamic_cast<const PackedOperator*>(&loss.op()) != nullptr;
+}
+}  // namespace
+
+void BatchFactorFlow::operator()(const Matrix& U, Matrix& dUdt, double /*t*/) const {
+  const Index p = U.cols() / members_;
+  dUdt.resize(U.rows(), U.cols());
+  ++evaluations_;
+  if (!has_packed_matrix(loss_)) {  // structured operators: their O(m d p) factor forms, member by member
+    Matrix g;
+    for (Index k = 0; k < members_; ++k) {
+      loss_.gradient(U.middleCols(k * p, p), g);
+      dUdt.middleCols(k * p, p) = -g;
+    }
+    return;
+  }
+  std::vector<Matrix> X(static_cast<std::size_t>(members_));
+  for (Index k = 0; k < members_; ++k) X[k].noalias() = U.middleCols(k * p, p) * U.middleCols(k * p, p).transpose();
+  std::vector<Matrix> S;
+  batched_adjoint(X, true, S);
+  const double scale = -2.0 * loss_.c();
+  for (Index k = 0; k < members_; ++k) dUdt.middleCols(k * p, p).noalias() = scale * (S[k] * U.middleCols(k * p, p));
+}
+
+BatchFactorFlow::Linearization::Linearization(const BatchFactorFlow& flow, const Matrix& U) : flow_(&flow), U_(U) {
+  const Index K = flow.members(), p = U.cols() / K;
+  std::vector<Matrix> X(static_cast<std::size_t>(K));
+  for (Index k = 0; k < K; ++k) X[k].noalias() = U.middleCols(k * p, p) * U.middleCols(k * p, p).transpose();
+  flow.batched_adjoint(X, true, S_);
+}
+
+void BatchFactorFlow::Linearization::operator()(const Matrix& V, Matrix& out) const {
+  const Index K = flow_->members(), p = U_.cols() / K;
+  std::vector<Matrix> W(static_cast<std::size_t>(K));
+  for (Index k = 0; k < K; ++k) {
+    Matrix sym;
+    sym.noalias() = U_.middleCols(k * p, p) * V.middleCols(k * p, p).transpose();
+    W[k] = sym + sym.transpose();  // U_k V_k^T + V_k U_k^T
+  }
+  out.resize(V.rows(), V.cols());
+  const double scale = -2.0 * flow_->loss().c();
+  if (!has_packed_matrix(flow_->loss())) {  // structured operators: factor forms per member
+    Matrix first;
+    for (Index k = 0; k < K; ++k) {
+      flow_->loss().normal_apply_times(W[k], U_.middleCols(k * p, p), first);
+      out.middleCols(k * p, p).noalias() = scale * (first + S_[k] * V.middleCols(k * p, p));
+    }
+    return;
+  }
+  std::vector<Matrix> N;
+  flow_->batched_adjoint(W, false, N);
+  for (Index k = 0; k < K; ++k)
+    out.middleCols(k * p, p).noalias() =
+        scale * (N[k] * U_.middleCols(k * p, p) + S_[k] * V.middleCols(k * p, p));
+}
+
+}  // namespace flowsense
