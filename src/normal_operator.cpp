@@ -59,8 +59,29 @@ void NormalOperator::apply(const Vector& x, Vector& y) const {
 }
 
 void NormalOperator::apply(const Matrix& X, Matrix& Y) const {
-  Y.resize(q_.rows(), X.cols());
-  blocked_product(q_, X, Y, threads_);
+  const Index D = q_.rows(), K = X.cols();
+  if (K == 1) {
+    Y.resize(D, 1);
+    blocked_product(q_, X, Y, threads_);
+    return;
+  }
+  // Q is symmetric, so row j of Q X is Q(:, j)^T X: walking Q column by
+  // column streams it once, contiguously, while X (D x K, 8 D K bytes) stays
+  // in cache, and no operand is packed (Eigen's GEMM copies Q into panels on
+  // every call, which at K ~ 8 costs as much as the product). Each entry is
+  // the same dot product whichever thread computes it.
+  Matrix Yt(K, D);
+  const Index blocks = std::min<Index>(threads_, std::max<Index>(1, D / 64));
+  const Index step = (D + blocks - 1) / blocks;
+  auto work = [&](Index k) {
+    const Index lo = k * step, hi = std::min(D, lo + step);
+    for (Index j = lo; j < hi; ++j) Yt.col(j).noalias() = X.transpose() * q_.col(j);
+  };
+  std::vector<std::thread> pool;
+  for (Index k = 1; k < blocks; ++k) pool.emplace_back(work, k);
+  work(0);
+  for (auto& t : pool) t.join();
+  Y = Yt.transpose();
 }
 
 void NormalOperator::residual_adjoint(const Vector& x, Vector& g) const {

@@ -26,7 +26,7 @@ OperatorForm parse_operator_form(const std::string& name) {
                               "\"");
 }
 
-KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine) {
+KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine, double expected_evaluations) {
   const double D = static_cast<double>(packed_size(d));
   const double dm = static_cast<double>(m), dd = static_cast<double>(d), dp = static_cast<double>(p);
   auto seconds = [&](double bytes, double flops) {
@@ -38,8 +38,9 @@ KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine) {
   c.plain_seconds = seconds(16 * dm * D, 4 * dm * D) + shared;
   c.normal_seconds = seconds(8 * D * D, 2 * D * D) + shared;
   c.build_seconds = seconds(8 * dm * D, dm * D * (D + 1));
+  c.expected_evaluations = expected_evaluations;
   c.normal_cheaper = c.normal_seconds < c.plain_seconds;
-  if (c.normal_cheaper) c.switch_after = static_cast<long long>(std::ceil(c.build_seconds / c.plain_seconds));
+  c.normal_pays = c.build_seconds + expected_evaluations * c.normal_seconds < expected_evaluations * c.plain_seconds;
   return c;
 }
 
@@ -48,10 +49,8 @@ std::string KernelCost::describe() const {
   s.precision(3);
   s << "model per gradient: plain " << plain_seconds * 1e6 << " us, normal " << normal_seconds * 1e6
     << " us; building Q " << build_seconds * 1e3 << " ms";
-  if (normal_cheaper)
-    s << "; normal after " << switch_after << " plain evaluations";
-  else
-    s << "; normal never pays";
+  s << "; over " << expected_evaluations << " evaluations the normal form "
+    << (normal_pays ? "pays" : (normal_cheaper ? "does not pay back its build" : "is slower"));
   return s.str();
 }
 

@@ -1,6 +1,5 @@
 #include "flowsense/loss/sensing_loss.hpp"
 
-#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <stdexcept>
@@ -13,23 +12,25 @@ namespace flowsense {
 
 // The normal form's state, shared by copies of a loss. `ready` is published
 // once, after Q is complete; the hot path reads it with one atomic load.
+// The choice is made once, at construction, so that a loss is one function
+// for its whole life (a run is repeatable bit for bit); Q is built at the
+// first evaluation that needs it.
 struct SensingLoss::FormState {
   OperatorFormOptions options;
   const PackedOperator* packed = nullptr;  // null: no normal form exists
   KernelCost cost;
-  std::atomic<long long> plain_calls{0};
+  bool use_normal = false;
   std::atomic<const NormalOperator*> ready{nullptr};
   std::unique_ptr<NormalOperator> owned;
   std::mutex mutex;
-  long long built_after = -1;  // plain evaluations before Q was built
 
-  void build(const Vector& b) {
+  const NormalOperator* build(const Vector& b) {
     std::lock_guard<std::mutex> lock(mutex);
-    if (ready.load(std::memory_order_acquire)) return;
+    if (const NormalOperator* q = ready.load(std::memory_order_acquire)) return q;
     owned = std::make_unique<NormalOperator>(*packed, b);
     owned->set_threads(options.threads);
-    built_after = std::max(0LL, plain_calls.load() - 1);  // the triggering call runs normal
     ready.store(owned.get(), std::memory_order_release);
+    return owned.get();
   }
 };
 
@@ -44,42 +45,35 @@ SensingLoss::SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, do
   if (form.threads < 1)
     throw std::invalid_argument("SensingLoss: expected operator form threads >= 1, got " +
                                 std::to_string(form.threads));
+  if (!(form.expected_evaluations > 0))
+    throw std::invalid_argument("SensingLoss: expected operator form expected_evaluations > 0, got " +
+                                std::to_string(form.expected_evaluations));
   form_->options = form;
   form_->packed = dynamic_cast<const PackedOperator*>(op_.get());
   if (form.form == OperatorForm::normal && !form_->packed)
     throw std::invalid_argument("SensingLoss: operator_form \"normal\" needs a packed operator (gaussian or "
                                 "matrices), got \"" + op_->name() + "\"");
   if (form_->packed)
-    form_->cost = kernel_cost(op_->dim(), op_->measurements(), op_->dim(), form.machine);
-  if (form.form == OperatorForm::normal) form_->build(b_);
+    form_->cost = kernel_cost(op_->dim(), op_->measurements(), op_->dim(), form.machine,
+                              form.expected_evaluations);
+  form_->use_normal = form.form == OperatorForm::normal ||
+                      (form.form == OperatorForm::automatic && form_->packed && form_->cost.normal_pays);
 }
 
 const NormalOperator* SensingLoss::normal_form() const {
   FormState& f = *form_;
   if (const NormalOperator* q = f.ready.load(std::memory_order_acquire)) return q;
-  if (f.options.form != OperatorForm::automatic || !f.packed || !f.cost.normal_cheaper) return nullptr;
-  // Ski rental: build Q once the plain evaluations cost what the build does.
-  if (f.plain_calls.fetch_add(1) + 1 < f.cost.switch_after) return nullptr;
-  f.build(b_);
-  return f.ready.load(std::memory_order_acquire);
+  return f.use_normal ? f.build(b_) : nullptr;
 }
 
 const OperatorFormOptions& SensingLoss::operator_form_options() const { return form_->options; }
 
 std::string SensingLoss::operator_form_report() const {
   const FormState& f = *form_;
-  const bool built = f.ready.load(std::memory_order_acquire) != nullptr;
   if (!f.packed) return "plain (" + op_->name() + " operator has no normal form)";
   if (f.options.form == OperatorForm::plain) return "plain (forced)";
   if (f.options.form == OperatorForm::normal) return "normal (forced)";
-  std::string s;
-  if (!built)
-    s = "plain";
-  else if (f.built_after <= 0)
-    s = "normal";
-  else
-    s = "plain, then normal after " + std::to_string(f.built_after) + " evaluations";
-  return s + " (automatic; " + f.cost.describe() + ")";
+  return std::string(f.use_normal ? "normal" : "plain") + " (automatic; " + f.cost.describe() + ")";
 }
 
 void SensingLoss::residual(const Matrix& U, Vector& r) const {

@@ -110,7 +110,11 @@ TEST_CASE("Euler with h = gd_step(...) is the papers' GD, bit for bit", "[oracle
     INFO(gc.name);
     auto op = std::make_shared<GaussianOperator>(gc.d, gc.m, gc.scale, 55);
     const Problem problem = Problem::noiseless(op, gc.planted);
-    const SensingLoss loss(problem, gc.c);
+    // The plain operator form: the same operator calls as the formula below
+    // (the normal form agrees to ~1e-13, tests/test_normal_operator.cpp).
+    OperatorFormOptions plain;
+    plain.form = OperatorForm::plain;
+    const SensingLoss loss(problem, gc.c, plain);
     const double h = gd_step(gc.learning_rate, gc.objective_weight, gc.c);
     Recorder recorder(loss, StateKind::factor, {std::make_shared<IterationMetric>()}, h);
     const auto iterates = euler_iterates(loss, gc.U0, h, steps, &recorder);

@@ -194,32 +194,48 @@ TEST_CASE("normal form: results are bitwise identical for every thread count", "
     SensingLoss(pb, s.c, forced(OperatorForm::normal, threads)).gradient(U, g);
     CHECK((g - g1).norm() == 0.0);
   }
+  // The batched product (K columns) too, and it equals K single products.
+  const auto& op = dynamic_cast<const PackedOperator&>(*pb.op);
+  NormalOperator q(op, pb.b);
+  const Matrix X = Matrix::Random(packed_size(s.d), 5);
+  Matrix Y1, Y;
+  q.apply(X, Y1);
+  for (int k = 0; k < 5; ++k) {
+    Vector y;
+    q.apply(Vector(X.col(k)), y);
+    CHECK(Sci{relative_error(Vector(Y1.col(k)), y)} < 1e-14);
+  }
+  for (const int threads : {2, 3}) {
+    q.set_threads(threads);
+    q.apply(X, Y);
+    CHECK((Y - Y1).norm() == 0.0);
+  }
 }
 
 TEST_CASE("operator form: the cost model's choice, the report, and bad input", "[normal][config]") {
-  SECTION("automatic builds Q after the ski-rental number of plain evaluations") {
+  SECTION("automatic picks the normal form where it pays, once, and copies share Q") {
     const Size s = paper_003;
     const Problem pb = make_problem(s, 51);
     const KernelCost cost = kernel_cost(s.d, s.m, s.d);
     REQUIRE(cost.normal_cheaper);  // 8 D^2 bytes < 16 m D bytes at D = 1275 < 2m
-    REQUIRE(cost.switch_after >= 1);
+    REQUIRE(cost.normal_pays);
     const SensingLoss loss(pb, s.c);
-    const Matrix U = random_factor(s.d, s.d, 2, 1.0, 52);
-    Matrix g;
-    for (long long k = 1; k < cost.switch_after; ++k) loss.gradient(U, g);
-    CHECK(loss.operator_form_report().rfind("plain (automatic", 0) == 0);
-    loss.gradient(U, g);
     INFO(loss.operator_form_report());
-    CHECK(loss.operator_form_report().find("then normal after " + std::to_string(cost.switch_after - 1)) !=
-          std::string::npos);
-    // A copy shares Q.
+    CHECK(loss.operator_form_report().rfind("normal (automatic", 0) == 0);
+    const NormalOperator* q = loss.normal_form();
+    REQUIRE(q != nullptr);
     const SensingLoss copy = loss;
-    CHECK(copy.normal_form() == loss.normal_form());
+    CHECK(copy.normal_form() == q);
+    // Too short a run for the build to pay back: plain.
+    OperatorFormOptions brief;
+    brief.expected_evaluations = 2;
+    CHECK_FALSE(kernel_cost(s.d, s.m, s.d, {}, 2).normal_pays);
+    CHECK(SensingLoss(pb, s.c, brief).normal_form() == nullptr);
   }
   SECTION("the model keeps the plain form where Q would be larger than two passes over M") {
     // d = 100, m = 400: D = 5050 > 2m.
     CHECK_FALSE(kernel_cost(100, 400, 100).normal_cheaper);
-    CHECK(kernel_cost(100, 400, 100).switch_after == -1);
+    CHECK_FALSE(kernel_cost(100, 400, 100).normal_pays);
   }
   SECTION("structured operators stay plain; forcing normal on them is an error naming the operator") {
     const auto op = std::make_shared<RankOneOperator>(10, 50, GaussianScale::unit, 3);
@@ -235,6 +251,9 @@ TEST_CASE("operator form: the cost model's choice, the report, and bad input", "
     CHECK_THROWS_WITH(parse_operator_form("fast"), Catch::Contains("\"fast\"") && Catch::Contains("automatic"));
     const Problem pb = make_problem(example_1_1, 1);
     CHECK_THROWS_WITH(SensingLoss(pb, 0.25, forced(OperatorForm::plain, 0)), Catch::Contains("threads"));
+    OperatorFormOptions none;
+    none.expected_evaluations = 0;
+    CHECK_THROWS_WITH(SensingLoss(pb, 0.25, none), Catch::Contains("expected_evaluations"));
   }
 }
 

@@ -12,13 +12,15 @@
 // The cost model estimates seconds per gradient as max(bytes / bandwidth,
 // flops / peak) for each form, on a nominal machine (MachineModel, defaults
 // near the measured 2-core machine: 19 GB/s, ~40 GFLOP/s), plus the
-// O(d^2 p) products they share. If the normal form is cheaper per evaluation,
-// it is built once the plain evaluations already spent cost as much as the
-// build would (the ski-rental rule: never more than twice the cost of the best
-// choice made in hindsight, whatever the run length). Only operators derived
-// from PackedOperator (Gaussian, user matrices) have a normal form; the
-// structured ones (rank-one, entry sampling, full observation) are already
-// O(m d p) or cheaper and stay plain.
+// O(d^2 p) products they share, and picks the normal form if building Q and
+// `expected_evaluations` normal evaluations cost less than as many plain ones
+// (an ODE run takes hundreds to millions of evaluations; the default 1000 is
+// the low end). The choice is made once, when the loss is built, so a loss is
+// the same function for its whole life and runs repeat bit for bit; Q is built
+// at the first evaluation that needs it. Only operators derived from
+// PackedOperator (Gaussian, user matrices) have a normal form; the structured
+// ones (rank-one, entry sampling, full observation) are already O(m d p) or
+// cheaper and stay plain.
 //
 // Only gradients, Hessian-vector and Jacobian-vector products use Q; training
 // errors, values, stop rules and observers are always computed from M, because
@@ -47,13 +49,16 @@ struct KernelCost {
   double plain_seconds = 0;
   double normal_seconds = 0;
   double build_seconds = 0;
+  double expected_evaluations = 0;
   bool normal_cheaper = false;   ///< normal_seconds < plain_seconds
-  long long switch_after = -1;   ///< plain evaluations before building Q (-1: never)
+  /// build + E normal < E plain for E = expected_evaluations: the automatic choice.
+  bool normal_pays = false;
   std::string describe() const;  ///< the numbers, for manifests
 };
 
 /// The cost of a gradient at d x p factors for an m x D packed operator.
-KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine = {});
+KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine = {},
+                       double expected_evaluations = 1000);
 
 /// Options of the loss' operator form (SensingLoss constructor).
 struct OperatorFormOptions {
@@ -62,6 +67,8 @@ struct OperatorFormOptions {
   /// are identical for every count. 1 keeps the caller's thread only.
   int threads = 1;
   MachineModel machine;
+  /// The run length the automatic choice amortizes building Q over.
+  double expected_evaluations = 1000;
 };
 
 }  // namespace flowsense
