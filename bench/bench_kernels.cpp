@@ -1,0 +1,205 @@
+// Issue 5, problem 6: the factor flow's right-hand side alone, against a
+// roofline that this program measures on the machine it runs on.
+//
+//   bench_kernels [--quick] [--repeats N] [--threads T]
+//
+// Machine: a STREAM-like read (Eigen sum over an array; at 256 MB for memory,
+// and at each kernel's own working-set size, so that operators that sit in
+// the caches are held to the caches' bandwidth) and a DGEMM (Eigen, n = 1024)
+// for peak flops, both on one thread, best of the repeats.
+//
+// Kernels, per right-hand side U' = -2c A*(A(UU^T) - b) U with U d x d
+// (flow/factor_flow.hpp, flow/batch_flow.hpp):
+//   plain    M x and M^T r: 16 m D bytes, 4 m D + 4 d^3 flops
+//   normal   Q x:           8 D^2 bytes,  2 D^2 + 4 d^3 flops (Q = M^T M, built once)
+//   batched  K = 8 members by one GEMM (normal form where the cost model
+//            picks it, else plain), per member: 8 D^2 / K (or 16 m D / K)
+//            bytes, same flops as one member.
+// Roofline time = max(bytes / bandwidth, flops / peak); "reached" is that
+// bound over the measured median time (1.0 = at the roofline).
+//
+// Sizes: d in {30, 50, 100, 200}, m = 4 r d with r = 2 (Example 1.1's
+// m = 240 at d = 30) and m = 5000 (paper 003). The normal form is skipped
+// where the cost model rejects it (D > 2m: Q would stream more than M twice,
+// and building it would take minutes).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flowsense/core/packed.hpp"
+#include "flowsense/flow/batch_flow.hpp"
+#include "flowsense/flow/factor_flow.hpp"
+#include "flowsense/loss/operator_form.hpp"
+#include "flowsense/problem/gaussian_operator.hpp"
+#include "flowsense/problem/planted.hpp"
+#include "flowsense/problem/problem.hpp"
+
+using namespace flowsense;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// Median seconds of `reps` calls of f (after one warm-up call), each timed
+/// as a loop long enough (>= min_seconds) to defeat the clock's resolution.
+template <class F>
+double median_seconds(F&& f, int reps, double min_seconds = 0.02) {
+  f();
+  int inner = 1;
+  for (;;) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < inner; ++i) f();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (s >= min_seconds || inner >= (1 << 20)) break;
+    inner *= 2;
+  }
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < inner; ++i) f();
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count() / inner);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+volatile double sink = 0;
+
+/// The 1-minute load average (other processes share the cores: the numbers
+/// are only as good as the machine was quiet).
+double load_average() {
+  double l = -1;
+  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &l) != 1) l = -1;
+    std::fclose(f);
+  }
+  return l;
+}
+
+/// Bytes/s of reading `bytes` bytes once (best of reps).
+double read_bandwidth(std::size_t bytes, int reps) {
+  const Index n = static_cast<Index>(bytes / sizeof(double));
+  Vector a = Vector::Random(n);
+  const double sec = median_seconds([&] { sink = sink + a.sum(); }, reps, 0.05);
+  return static_cast<double>(n) * sizeof(double) / sec;
+}
+
+double dgemm_flops(Index n, int reps) {
+  const Matrix A = Matrix::Random(n, n), B = Matrix::Random(n, n);
+  Matrix C(n, n);
+  const double sec = median_seconds([&] { C.noalias() = A * B; }, reps, 0.2);
+  sink = sink + C(0, 0);
+  return 2.0 * n * n * n / sec;
+}
+
+struct Roof {
+  double bytes, flops, bandwidth;
+};
+
+double roof_seconds(const Roof& r, double peak) { return std::max(r.bytes / r.bandwidth, r.flops / peak); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  int reps = 7, threads = 2;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) {
+      quick = true;
+    } else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) {
+      reps = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
+      threads = std::max(1, std::atoi(argv[++i]));
+    } else {
+      std::fprintf(stderr, "usage: bench_kernels [--quick] [--repeats N] [--threads T]\n");
+      return 2;
+    }
+  }
+  if (quick) reps = std::min(reps, 3);
+
+  std::printf("load average at start: %.2f (2 cores: above ~1 the numbers are pessimistic)\n", load_average());
+  const double mem_bw = read_bandwidth(std::size_t(256) << 20, reps);
+  const double peak = dgemm_flops(quick ? 512 : 1024, reps);
+  std::printf("machine (one thread): memory read %.1f GB/s (256 MB STREAM-like sum), DGEMM %.1f GFLOP/s (Eigen)\n",
+              mem_bw / 1e9, peak / 1e9);
+  std::printf("roofline = max(bytes / bandwidth at the kernel's working set, flops / DGEMM peak); reached = roofline / "
+              "measured\n\n");
+  std::printf("%4s %5s %6s | %-7s %10s %9s %9s %10s %8s | %s\n", "d", "m", "D", "form", "time/RHS", "GB/s(ws)",
+              "bytes-bd", "flops-bd", "reached", "ratio to plain");
+
+  std::vector<Index> dims = quick ? std::vector<Index>{30, 50} : std::vector<Index>{30, 50, 100, 200};
+  const Index K = 8;
+  for (const Index d : dims) {
+    for (const Index m : {4 * 2 * d, Index(5000)}) {
+      const Index D = packed_size(d);
+      auto op = std::make_shared<GaussianOperator>(d, m, GaussianScale::unit, 7);
+      const Problem pb = Problem::noiseless(op, planted_trace_one(d, 2, 8));
+      const Matrix U = random_factor(d, d, d, 1.0, 9);
+      const double d3 = 4.0 * double(d) * d * d;  // X = U U^T and S U
+      const KernelCost model = kernel_cost(d, m, d);
+      Matrix out;
+
+      auto row = [&](const char* form, double sec, const Roof& roof, double plain_sec) {
+        const double bound = roof_seconds(roof, peak);
+        std::printf("%4ld %5ld %6ld | %-7s %8.1f us %9.1f %7.1f us %8.1f us %7.0f%% | %s\n", long(d), long(m),
+                    long(D), form, sec * 1e6, roof.bandwidth / 1e9, roof.bytes / roof.bandwidth * 1e6,
+                    roof.flops / peak * 1e6, 100 * bound / sec,
+                    plain_sec > 0 ? (std::to_string(plain_sec / sec).substr(0, 5) + "x").c_str() : "1x");
+        std::fflush(stdout);
+      };
+
+      OperatorFormOptions plain_opt;
+      plain_opt.form = OperatorForm::plain;
+      const FactorFlow plain(SensingLoss(pb, 0.25, plain_opt));
+      const double bw_m = read_bandwidth(std::size_t(8) * m * D, reps);
+      const double t_plain = median_seconds([&] { plain(U, out, 0.0); }, reps);
+      row("plain", t_plain, {16.0 * m * D, 4.0 * m * D + d3, bw_m}, 0);
+
+      const bool normal_ok = model.normal_cheaper;
+      OperatorFormOptions normal_opt;
+      normal_opt.form = OperatorForm::normal;
+      std::unique_ptr<FactorFlow> normal;
+      double t_normal = 0, bw_q = 0;
+      if (normal_ok) {
+        const auto t0 = Clock::now();
+        normal = std::make_unique<FactorFlow>(SensingLoss(pb, 0.25, normal_opt));
+        normal->loss().normal_form();  // Q is built at the first use
+        const double build = std::chrono::duration<double>(Clock::now() - t0).count();
+        bw_q = read_bandwidth(std::size_t(8) * D * D, reps);
+        t_normal = median_seconds([&] { (*normal)(U, out, 0.0); }, reps);
+        row("normal", t_normal, {8.0 * D * D, 2.0 * D * D + d3, bw_q}, t_plain);
+        std::printf("%18s   (building Q: %.0f ms = %.0f plain RHS; syrk at %.1f GFLOP/s)\n", "", build * 1e3,
+                    build / t_plain, double(m) * D * (D + 1) / build / 1e9);
+        if (threads > 1) {
+          normal_opt.threads = threads;
+          const FactorFlow threaded(SensingLoss(pb, 0.25, normal_opt));
+          const double t_thr = median_seconds([&] { threaded(U, out, 0.0); }, reps);
+          char name[16];
+          std::snprintf(name, sizeof name, "normal%dT", threads);
+          row(name, t_thr, {8.0 * D * D, 2.0 * D * D + d3, bw_q}, t_plain);
+        }
+      } else {
+        std::printf("%18s   normal: skipped, the cost model keeps plain (D = %ld > 2m; Q = %.0f MB)\n", "", long(D),
+                    8.0 * D * D / 1e6);
+      }
+
+      // Batched: K members; the normal form if the model picked it.
+      normal_opt.threads = 1;
+      const BatchFactorFlow batch(SensingLoss(pb, 0.25, normal_ok ? normal_opt : plain_opt), K);
+      std::vector<Matrix> members;
+      for (Index k = 0; k < K; ++k) members.push_back(random_factor(d, d, d, 1.0, 20 + std::uint64_t(k)));
+      const Matrix stacked = stack_members(members);
+      const double t_batch = median_seconds([&] { batch(stacked, out, 0.0); }, reps) / K;
+      const Roof batch_roof = normal_ok ? Roof{8.0 * D * D / K, 2.0 * D * D + d3, bw_q}
+                                        : Roof{16.0 * m * D / K, 4.0 * m * D + d3, bw_m};
+      row(normal_ok ? "batch8N" : "batch8P", t_batch, batch_roof, t_plain);
+      if (normal_ok) std::printf("%18s   (batched vs normal: %.2fx per member)\n", "", t_normal / t_batch);
+    }
+  }
+  std::printf("\nload average at end: %.2f%s\n", load_average(), double(sink) == 12345.678 ? " " : "");
+  return 0;
+}
