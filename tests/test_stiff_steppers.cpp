@@ -549,6 +549,34 @@ TEST_CASE("auto runs the fast transient of Example 1.1 with dopri5 and its stiff
   CHECK(automatic.summary.stepper_choice.find("dopri5 -> rosenbrock") != std::string::npos);
 }
 
+TEST_CASE("auto survives a huge start: its first step is at most 1/rho",
+          "[stiff][auto][divergence]") {
+  // Example 1.1 from a rank-30 start of norm 1e3: rho(J) ~ 1e8 at t0, so the
+  // default first step (1e-3) has h rho ~ 1e5. Before the cap, dopri5 accepted
+  // such a step (odeint's error norm scales with h |x'|, which blows up with
+  // it) and the run ended "diverged" at step 1. The exact flow only shrinks U
+  // here (the loss decreases), so the state norm must stay <= 1e3 and the
+  // result must match dopri5 from a tiny first step (reference at rtol 1e-10)
+  // to about the tolerance: we allow 1e-5 relative in X at rtol 1e-8, the
+  // global error of ~10^3 accepted steps.
+  const SensingLoss loss = example_1_1_loss();
+  FactorFlow flow(loss);
+  const Matrix U0 = random_factor(30, 30, 30, 1e3, 5);
+  const std::vector<double> times = {0.0, 1e-5};
+  IntegrateOptions ref_options = stiff_options(StepperKind::dopri5, 1e-10, 1e-12);
+  ref_options.step = 1e-12;
+  const auto ref = integrate_observed(flow, U0, times, ref_options);
+  REQUIRE(ref.summary.ok());
+  const auto automatic = integrate_observed(flow, U0, times, stiff_options(StepperKind::automatic, 1e-8, 1e-12));
+  INFO(automatic.summary.message << "; " << automatic.summary.stepper_choice);
+  REQUIRE(automatic.summary.ok());
+  CHECK(automatic.summary.stepper_choice.find("first step 1/rho") != std::string::npos);
+  CHECK(automatic.states.back().norm() <= U0.norm());
+  const Matrix X = automatic.states.back() * automatic.states.back().transpose();
+  const Matrix X_ref = ref.states.back() * ref.states.back().transpose();
+  CHECK(relative_error(X, X_ref) < 1e-5);
+}
+
 // ===========================================================================
 // Options and names
 // ===========================================================================

@@ -192,10 +192,27 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
   std::string choice;
   std::optional<AutoChoice> picked;
   AutoReport report;
+  // `auto` starts no larger than 1/rho: from a huge initialization (Example
+  // 1.1 at norm 1e3, rho ~ 1e8) the default first step has h rho ~ 1e2, and
+  // odeint's error norm, eps_rel (|x| + h |x'|), grows with the very h|x'|
+  // that blows up, so such a step can be accepted with a finite but
+  // astronomically large state instead of being rejected.
+  IntegrateOptions auto_options;
+  const IntegrateOptions* used_options = &options;
   if (kind == StepperKind::automatic) {
     picked = choose_stepper(system, state, times, options, &run.info.jvp);
     kind = picked->kind;  // dopri5, or automatic = AutoStepper
     choice = picked->reason;
+    const double rho = picked->estimate.spectral_radius;
+    if (rho > 0 && options.step * rho > 1.0) {
+      auto_options = options;
+      auto_options.step = 1.0 / rho;
+      used_options = &auto_options;
+      std::ostringstream s;
+      s.precision(3);
+      s << "; first step 1/rho = " << auto_options.step << " (not " << options.step << ")";
+      choice += s.str();
+    }
     ++stiff.spectral_estimates;
     stiff.spectral_radius_first = stiff.spectral_radius_last = stiff.spectral_radius_max =
         picked->estimate.stiffness;
@@ -213,25 +230,25 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
       run_adaptive(system,
                    odeint::make_controlled(
                        atol, rtol, odeint::runge_kutta_dopri5<Matrix, double, Matrix, double, Algebra>()),
-                   state, times, options, run);
+                   state, times, *used_options, run);
       break;
     case StepperKind::cash_karp54:
       run_adaptive(system,
                    odeint::make_controlled(
                        atol, rtol,
                        odeint::runge_kutta_cash_karp54<Matrix, double, Matrix, double, Algebra>()),
-                   state, times, options, run);
+                   state, times, *used_options, run);
       break;
     case StepperKind::fehlberg78:
       run_adaptive(system,
                    odeint::make_controlled(
                        atol, rtol,
                        odeint::runge_kutta_fehlberg78<Matrix, double, Matrix, double, Algebra>()),
-                   state, times, options, run);
+                   state, times, *used_options, run);
       break;
     case StepperKind::rkc:
       run_adaptive(system, RkcStepper<System>(system, options, &stiff, &run.info.jvp), state, times,
-                   options, run);
+                   *used_options, run);
       break;
     case StepperKind::rosenbrock:
       run_adaptive(system, RosenbrockStepper<System>(system, options, &stiff, &run.info.jvp), state,
@@ -239,8 +256,8 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
       break;
     case StepperKind::automatic:
       run_adaptive(system,
-                   AutoStepper<System>(system, options, picked->estimate, &stiff, &run.info.jvp, &report),
-                   state, times, options, run);
+                   AutoStepper<System>(system, *used_options, picked->estimate, &stiff, &run.info.jvp, &report),
+                   state, times, *used_options, run);
       break;
   }
 
