@@ -26,7 +26,8 @@ OperatorForm parse_operator_form(const std::string& name) {
                               "\"");
 }
 
-KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine, double expected_evaluations) {
+KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine, double expected_evaluations,
+                       double required_speedup) {
   const double D = static_cast<double>(packed_size(d));
   const double dm = static_cast<double>(m), dd = static_cast<double>(d), dp = static_cast<double>(p);
   auto seconds = [&](double bytes, double flops) {
@@ -39,8 +40,10 @@ KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine, d
   c.normal_seconds = seconds(8 * D * D, 2 * D * D) + shared;
   c.build_seconds = seconds(8 * dm * D, dm * D * (D + 1));
   c.expected_evaluations = expected_evaluations;
+  c.required_speedup = required_speedup;
   c.normal_cheaper = c.normal_seconds < c.plain_seconds;
-  c.normal_pays = c.build_seconds + expected_evaluations * c.normal_seconds < expected_evaluations * c.plain_seconds;
+  c.normal_pays = (c.build_seconds + expected_evaluations * c.normal_seconds) * required_speedup <
+                  expected_evaluations * c.plain_seconds;
   return c;
 }
 
@@ -50,7 +53,9 @@ std::string KernelCost::describe() const {
   s << "model per gradient: plain " << plain_seconds * 1e6 << " us, normal " << normal_seconds * 1e6
     << " us; building Q " << build_seconds * 1e3 << " ms";
   s << "; over " << expected_evaluations << " evaluations the normal form "
-    << (normal_pays ? "pays" : (normal_cheaper ? "does not pay back its build" : "is slower"));
+    << (normal_pays ? "pays" : (normal_cheaper ? "is not " : "is slower"));
+  if (!normal_pays && normal_cheaper) s << required_speedup << "x cheaper (build included)";
+  else if (normal_pays) s << " (at least " << required_speedup << "x cheaper, build included)";
   return s.str();
 }
 

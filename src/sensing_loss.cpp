@@ -48,6 +48,9 @@ SensingLoss::SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, do
   if (!(form.expected_evaluations > 0))
     throw std::invalid_argument("SensingLoss: expected operator form expected_evaluations > 0, got " +
                                 std::to_string(form.expected_evaluations));
+  if (!(form.required_speedup >= 1))
+    throw std::invalid_argument("SensingLoss: expected operator form required_speedup >= 1, got " +
+                                std::to_string(form.required_speedup));
   form_->options = form;
   form_->packed = dynamic_cast<const PackedOperator*>(op_.get());
   if (form.form == OperatorForm::normal && !form_->packed)
@@ -55,7 +58,7 @@ SensingLoss::SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, do
                                 "matrices), got \"" + op_->name() + "\"");
   if (form_->packed)
     form_->cost = kernel_cost(op_->dim(), op_->measurements(), op_->dim(), form.machine,
-                              form.expected_evaluations);
+                              form.expected_evaluations, form.required_speedup);
   form_->use_normal = form.form == OperatorForm::normal ||
                       (form.form == OperatorForm::automatic && form_->packed && form_->cost.normal_pays);
 }

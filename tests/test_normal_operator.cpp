@@ -232,6 +232,23 @@ TEST_CASE("operator form: the cost model's choice, the report, and bad input", "
     CHECK_FALSE(kernel_cost(s.d, s.m, s.d, {}, 2).normal_pays);
     CHECK(SensingLoss(pb, s.c, brief).normal_form() == nullptr);
   }
+  SECTION("a marginal model win is not enough: Example 1.1 (d = 30, m = 240) stays plain") {
+    // D = 465 < 2m, so the model has the normal form slightly cheaper per
+    // gradient, but not by the required factor 2 (operator_form.hpp: the
+    // normal form's rounding made an auto run from norm 1e3 100x slower).
+    const KernelCost cost = kernel_cost(30, 240, 30);
+    INFO(cost.describe());
+    CHECK(cost.normal_cheaper);
+    CHECK_FALSE(cost.normal_pays);
+    CHECK(kernel_cost(30, 240, 30, {}, 1000, 1.0).normal_pays);  // without the factor it would switch
+    auto op = std::make_shared<GaussianOperator>(30, 240, GaussianScale::unit, 1);
+    const SensingLoss loss(Problem::noiseless(op, planted_trace_one(30, 2, 2)), 0.25);
+    CHECK(loss.normal_form() == nullptr);
+    OperatorFormOptions bad;
+    bad.required_speedup = 0.5;
+    CHECK_THROWS_WITH(SensingLoss(Problem::noiseless(op, planted_trace_one(30, 2, 2)), 0.25, bad),
+                      Catch::Contains("required_speedup"));
+  }
   SECTION("the model keeps the plain form where Q would be larger than two passes over M") {
     // d = 100, m = 400: D = 5050 > 2m.
     CHECK_FALSE(kernel_cost(100, 400, 100).normal_cheaper);

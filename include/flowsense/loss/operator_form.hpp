@@ -14,8 +14,16 @@
 // near the measured 2-core machine: 19 GB/s, ~40 GFLOP/s), plus the
 // O(d^2 p) products they share, and picks the normal form if building Q and
 // `expected_evaluations` normal evaluations cost less than as many plain ones
-// (an ODE run takes hundreds to millions of evaluations; the default 1000 is
-// the low end). The choice is made once, when the loss is built, so a loss is
+// by a factor `required_speedup` (default 2; an ODE run takes hundreds to
+// millions of evaluations, and the default 1000 is the low end). The factor
+// is there because the normal form is not free in accuracy: Q x - c cancels,
+// so its gradient carries rounding of order eps ||Q|| ||x|| where the plain
+// form has eps ||M|| ||A(X) - b||-sized terms. At large ||X|| with much of X
+// in the null space of A this noise dominates the gradient: Example 1.1's
+// rank-30 start of norm 1e3 (m = 240, d = 30, where the model saw normal
+// 94 us against plain 97 us per gradient) took > 60 s with `auto` in the
+// normal form against 0.6 s plain, its error estimates fed by the noise. A
+// marginal model win is not worth that; a 10x one (paper 003, m = 5000) is. The choice is made once, when the loss is built, so a loss is
 // the same function for its whole life and runs repeat bit for bit; Q is built
 // at the first evaluation that needs it. Only operators derived from
 // PackedOperator (Gaussian, user matrices) have a normal form; the structured
@@ -50,15 +58,17 @@ struct KernelCost {
   double normal_seconds = 0;
   double build_seconds = 0;
   double expected_evaluations = 0;
+  double required_speedup = 0;
   bool normal_cheaper = false;   ///< normal_seconds < plain_seconds
-  /// build + E normal < E plain for E = expected_evaluations: the automatic choice.
+  /// (build + E normal) * required_speedup < E plain for E =
+  /// expected_evaluations: the automatic choice.
   bool normal_pays = false;
   std::string describe() const;  ///< the numbers, for manifests
 };
 
 /// The cost of a gradient at d x p factors for an m x D packed operator.
 KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine = {},
-                       double expected_evaluations = 1000);
+                       double expected_evaluations = 1000, double required_speedup = 2);
 
 /// Options of the loss' operator form (SensingLoss constructor).
 struct OperatorFormOptions {
@@ -69,6 +79,9 @@ struct OperatorFormOptions {
   MachineModel machine;
   /// The run length the automatic choice amortizes building Q over.
   double expected_evaluations = 1000;
+  /// How much cheaper (build included) the normal form must be to be chosen
+  /// automatically (>= 1; see the file comment for why not 1).
+  double required_speedup = 2;
 };
 
 }  // namespace flowsense
