@@ -46,13 +46,6 @@ std::string LemmaC1Options::validate() const {
 
 namespace {
 
-std::string fmt(double v) {
-  std::ostringstream s;
-  s.precision(6);
-  s << v;
-  return s.str();
-}
-
 /// "row_space_leak": ||U(t) P_perp||_F / ||U(t)||_F, P_perp the projector onto the
 /// orthogonal complement of the row space of U0. U(t) = Phi(t) U0 keeps it exactly 0;
 /// what is observed is rounding carried along by the flow.
@@ -186,12 +179,12 @@ Verdict lemma_c1_verdict(const Trajectory& tr, const Matrix& U0, const LemmaC1Op
       }
     if (explained) {
       v.status = VerdictStatus::inconclusive;
-      v.summary = "The computed rank grew: rank(U(t)) = " + fmt(v.tables[0].rows[row][1]) + " > rank(U0) = " +
-                  std::to_string(r0) + " at t = " + fmt(t[row]) + " (first time; sigma_{r0+1}/sigma_1 = " +
-                  fmt(v.tables[0].rows[row][2]) + " > tolerance " + fmt(options.rank_tol) +
+      v.summary = "The computed rank grew: rank(U(t)) = " + format_significant(v.tables[0].rows[row][1]) + " > rank(U0) = " +
+                  std::to_string(r0) + " at t = " + format_significant(t[row]) + " (first time; sigma_{r0+1}/sigma_1 = " +
+                  format_significant(v.tables[0].rows[row][2]) + " > tolerance " + format_significant(options.rank_tol) +
                   "), but only because the computed U(t) left the row space of U0, which the exact flow never "
                   "does (U(t) = Phi(t) U0): at every such observation sigma_{r0+1}(U) <= ||U P_perp||_F (largest "
-                  "ratio " + fmt(worst_share) + "). The growth is numerical error (rounding amplified along the run, "
+                  "ratio " + format_significant(worst_share) + "). The growth is numerical error (rounding amplified along the run, "
                   "e.g. near a saddle), not the flow, so it says nothing about the lemma. The exact reduced flow "
                   "(flow.reduced = auto in a run config) keeps the row space by construction.";
       v.add("max_rank_excess_over_leak_bound", worst_share,
@@ -201,25 +194,25 @@ Verdict lemma_c1_verdict(const Trajectory& tr, const Matrix& U0, const LemmaC1Op
                         "The verdict is therefore inconclusive, never violated, when the leak explains the growth.");
     } else {
       v.status = VerdictStatus::violated;
-      v.summary = "The rank grew: rank(U(t)) = " + fmt(v.tables[0].rows[row][1]) +
-                  " > rank(U0) = " + std::to_string(r0) + " at t = " + fmt(t[row]) + " (first time), with "
-                  "sigma_{r0+1}/sigma_1 = " + fmt(v.tables[0].rows[row][2]) + " above the tolerance " +
-                  fmt(options.rank_tol) + ".";
+      v.summary = "The rank grew: rank(U(t)) = " + format_significant(v.tables[0].rows[row][1]) +
+                  " > rank(U0) = " + std::to_string(r0) + " at t = " + format_significant(t[row]) + " (first time), with "
+                  "sigma_{r0+1}/sigma_1 = " + format_significant(v.tables[0].rows[row][2]) + " above the tolerance " +
+                  format_significant(options.rank_tol) + ".";
     }
     v.add("witness_time", t[row], "first observation where the rank exceeds rank(U0)");
     v.witnesses.push_back({"U0", U0, "the initialization"});
     for (const auto& snap : tr.snapshots)
       if (std::fabs(snap.t - t[row]) <= 1e-12 * std::max(1.0, std::fabs(t[row]))) {
-        v.witnesses.push_back({"U_t", snap.value, "U(t) at the witness time t = " + fmt(t[row])});
+        v.witnesses.push_back({"U_t", snap.value, "U(t) at the witness time t = " + format_significant(t[row])});
         break;
       }
     if (v.witnesses.size() == 1) v.notes.push_back("The run kept no snapshot at the witness time: only U0 is saved.");
   } else {
     v.status = VerdictStatus::holds;
     v.summary = "rank(U(t)) <= rank(U0) = " + std::to_string(r0) + " at all " + std::to_string(t.size()) +
-                " observations up to t = " + fmt(t.back()) + " (tolerance " + fmt(options.rank_tol) +
-                " relative to sigma_1). The largest sigma_{r0+1}/sigma_1 seen is " + fmt(max_ratio) + ", " +
-                (max_ratio > 0 ? fmt(options.rank_tol / max_ratio) + " times below the tolerance."
+                " observations up to t = " + format_significant(t.back()) + " (tolerance " + format_significant(options.rank_tol) +
+                " relative to sigma_1). The largest sigma_{r0+1}/sigma_1 seen is " + format_significant(max_ratio) + ", " +
+                (max_ratio > 0 ? format_significant(options.rank_tol / max_ratio) + " times below the tolerance."
                                : "exactly zero.");
     if (r0 == k) v.summary += " (rank(U0) = min(d, p): a control run, the claim cannot fail here.)";
   }

@@ -42,13 +42,6 @@ namespace {
 
 constexpr double kEps = std::numeric_limits<double>::epsilon();
 
-std::string fmt(double v) {
-  std::ostringstream s;
-  s.precision(6);
-  s << v;
-  return s.str();
-}
-
 Matrix block(const Vector& x, Index offset, Index rows, Index cols) {
   return Eigen::Map<const Matrix>(x.data() + offset, rows, cols);
 }
@@ -101,10 +94,10 @@ struct ProbeReport {
 
 std::string search_reason(double tol) {
   return "a point violates the inequality only if its relative slack (lhs - rhs)/max(|lhs|,|rhs|) < -" +
-         fmt(tol) +
+         format_significant(tol) +
          " AND lhs - rhs is below minus the point's a-posteriori bound on the rounding (and, where there "
          "is one, inner-solver) error of the computed difference. Both sides are computed in double "
-         "precision with relative errors of order 1e-15 for these sizes, so " + fmt(tol) +
+         "precision with relative errors of order 1e-15 for these sizes, so " + format_significant(tol) +
          " leaves five orders of magnitude of margin against false alarms while still seeing any "
          "violation larger than one part in 1e8. It was fixed before any search ran.";
 }
@@ -240,13 +233,13 @@ Verdict verdict_from_search(const SearchResult& r, const ProbeOptions& o, ProbeR
     const auto& f = r.families[vf];
     std::ostringstream s;
     s << v.claim.name << " fails: at a point of family '" << f.family << "' (found by " << f.found_by
-      << ") the inequality " << report.inequality << " has lhs = " << fmt(f.at_min.lhs)
-      << " < rhs = " << fmt(f.at_min.rhs) << " (relative slack " << fmt(f.min_slack)
-      << ", beyond the tolerance " << fmt(o.search.tolerance) << " and the error bound "
-      << fmt(f.at_min.error_bound) << "). " << r.violations() << " of " << r.admissible()
+      << ") the inequality " << report.inequality << " has lhs = " << format_significant(f.at_min.lhs)
+      << " < rhs = " << format_significant(f.at_min.rhs) << " (relative slack " << format_significant(f.min_slack)
+      << ", beyond the tolerance " << format_significant(o.search.tolerance) << " and the error bound "
+      << format_significant(f.at_min.error_bound) << "). " << r.violations() << " of " << r.admissible()
       << " admissible points violate it. The witness matrices are saved.";
     if (o.constant_factor != 1.0)
-      s << " (This is the planted variant with the constant made " << fmt(o.constant_factor)
+      s << " (This is the planted variant with the constant made " << format_significant(o.constant_factor)
         << " times stronger.)";
     v.summary = s.str();
     if (report.witnesses) {
@@ -258,10 +251,10 @@ Verdict verdict_from_search(const SearchResult& r, const ProbeOptions& o, ProbeR
     s << "No violation of " << report.inequality << " in " << r.tried() << " points (" << r.admissible()
       << " admissible) over " << r.families.size()
       << " families, random and locally optimized against the slack. The smallest relative slack found is "
-      << fmt(worst.min_slack) << " (family '" << worst.family << "', found by " << worst.found_by
+      << format_significant(worst.min_slack) << " (family '" << worst.family << "', found by " << worst.found_by
       << "). This is evidence, not a proof.";
     if (o.constant_factor != 1.0)
-      s << " (Planted variant: constant " << fmt(o.constant_factor) << " times stronger.)";
+      s << " (Planted variant: constant " << format_significant(o.constant_factor) << " times stronger.)";
     v.summary = s.str();
     if (report.witnesses) {
       for (auto& wit : report.witnesses(w, worst.argmin)) {
@@ -411,7 +404,7 @@ Verdict probe_lemma_f2(const ProbeOptions& options, SigmaCombination comb,
                      "Lemma 3); proof in Appendix G, eqs. (58)-(64)";
   rep.inequality = "||UU^T - VV^T||_F >= " + combination_text(comb) + " dist(U, V O_p)";
   rep.lhs_name = "||UU^T - VV^T||_F";
-  rep.rhs_name = (options.constant_factor == 1.0 ? "" : fmt(options.constant_factor) + " * ") +
+  rep.rhs_name = (options.constant_factor == 1.0 ? "" : format_significant(options.constant_factor) + " * ") +
                  (stated ? "max" : "min") + "(sigma_min) * dist";
   rep.hypotheses.push_back({"none (any U, V in R^{d x p})", HypothesisStatus::met,
                             "points whose rank is not numerically unambiguous (sigma_r < 1e-8 sigma_1) are "
@@ -461,7 +454,7 @@ Verdict probe_lemma_e1(const ProbeOptions& options, SigmaCombination comb,
     }
     layouts.push_back(L);
     ops.push_back(op);
-    family_notes.push_back(", cond(A)=" + fmt(cond));
+    family_notes.push_back(", cond(A)=" + format_significant(cond));
     const double factor = options.constant_factor;
     const bool injective = cond <= 1e8;
     families.push_back(
@@ -576,7 +569,7 @@ Verdict probe_pl_inequality(const ProbeOptions& options, const std::vector<PlSha
     }
     c->op_norm = operator_norm(*c->op).value;
     cases.push_back(c);
-    family_notes.push_back(", ||A||=" + fmt(c->op_norm));
+    family_notes.push_back(", ||A||=" + format_significant(c->op_norm));
     const double factor = options.constant_factor;
     const Index n = s.d * s.p;
     auto evaluate = [c, factor](const Vector& x) {
@@ -667,7 +660,7 @@ Verdict probe_pl_inequality(const ProbeOptions& options, const std::vector<PlSha
   rep.claim.source = "Eftekhari & Zygalakis, Appendix A, eq. (12), with Proposition A.3, eqs. (16), (21)-(22)";
   rep.inequality = "(1/2)||grad G(U)||_F^2 >= sigma_m(Dg(U))^2 G(U)";
   rep.lhs_name = "(1/2)||grad G||^2";
-  rep.rhs_name = (options.constant_factor == 1.0 ? "" : fmt(options.constant_factor) + " * ") +
+  rep.rhs_name = (options.constant_factor == 1.0 ? "" : format_significant(options.constant_factor) + " * ") +
                  "sigma_m(Dg)^2 G";
   rep.family_notes = family_notes;
   rep.hypotheses.push_back(
@@ -956,7 +949,7 @@ Verdict probe_lemma_5_1(const ProbeOptions& options, const std::vector<Lemma51Sh
                      "the proof of Proposition F.1";
   rep.inequality = "40 delta kappa ||X||_F >= dist(U*_s, X_s)  and  80 delta kappa sqrt(r*) ||X||^2 >= "
                    "||Z*_s - X_s X_s^T||_F";
-  rep.lhs_name = std::string("claimed bound") + (factor == 1.0 ? std::string() : " / " + fmt(factor));
+  rep.lhs_name = std::string("claimed bound") + (factor == 1.0 ? std::string() : " / " + format_significant(factor));
   rep.rhs_name = "dist(U*_s, X_s) or ||Z*_s - X_sX_s^T||_F";
   rep.ratio_panel = true;
   rep.hypotheses.push_back(

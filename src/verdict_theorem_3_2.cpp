@@ -35,13 +35,6 @@ std::string Theorem32Options::validate() const {
 
 namespace {
 
-std::string fmt(double v) {
-  std::ostringstream s;
-  s.precision(5);
-  s << v;
-  return s.str();
-}
-
 
 }  // namespace
 
@@ -87,21 +80,21 @@ Verdict check_theorem_3_2(const RunSetup& setup, const Theorem32Options& options
   v.add("p", static_cast<double>(p));
   v.add("m", static_cast<double>(m));
   v.add("xi", xi, "the norm bound of (model) and (manifold)");
-  v.add("rank_U0", static_cast<double>(r0), "at relative tolerance " + fmt(options.rank_tol));
+  v.add("rank_U0", static_cast<double>(r0), "at relative tolerance " + format_significant(options.rank_tol, 5));
   v.add("norm_U0", u0_norm, "||U0|| (spectral)");
   v.add("rank_X", static_cast<double>(rank_X), "rank(X♮) at relative tolerance 1e-12");
-  v.add("effrank_X", static_cast<double>(effrank), "eigenvalues above " + fmt(options.effrank_tol) + " lambda_1(X♮)");
+  v.add("effrank_X", static_cast<double>(effrank), "eigenvalues above " + format_significant(options.effrank_tol, 5) + " lambda_1(X♮)");
   v.add("op_norm", op_norm, "||A|| on symmetric matrices (analysis/operator_norm.hpp)");
 
   // ---- (model) ----
   const bool model_ok = lam[d - 1] >= -1e-12 * std::max(lam[0], 0.0) && lam[0] < xi * xi;
   v.hypotheses.push_back({"(model) 0 <= X♮ < xi^2 I", model_ok ? HypothesisStatus::met : HypothesisStatus::not_met,
-                          "eigenvalues of X♮ in [" + fmt(lam[d - 1]) + ", " + fmt(lam[0]) + "], xi^2 = " + fmt(xi * xi)});
+                          "eigenvalues of X♮ in [" + format_significant(lam[d - 1], 5) + ", " + format_significant(lam[0], 5) + "], xi^2 = " + format_significant(xi * xi, 5)});
 
   // ---- (i) ----
   const bool i_stated = static_cast<double>(m) / static_cast<double>(d) <= static_cast<double>(rank_X) && rank_X <= p;
   {
-    std::string detail = "m/d = " + fmt(static_cast<double>(m) / d) + ", rank(X♮) = " + std::to_string(rank_X) +
+    std::string detail = "m/d = " + format_significant(static_cast<double>(m) / d, 5) + ", rank(X♮) = " + std::to_string(rank_X) +
                          ", p = " + std::to_string(p) + ".";
     if (!i_stated && m <= p * d && rank_X <= p)
       detail += " Remark 3.4 would perturb X♮ infinitesimally to rank >= m/d (possible since m <= pd); that "
@@ -135,7 +128,7 @@ Verdict check_theorem_3_2(const RunSetup& setup, const Theorem32Options& options
     alpha_est = m >= packed_size(d) ? sv[sv.size() - 1] : 0.0;
     alpha_side = "exact: 2 rank(U0) >= d, so alpha is the smallest singular value of A on Sym(d)";
     iii_status = alpha_est > 1e-12 * op_norm ? HypothesisStatus::met : HypothesisStatus::unverified;
-    iii_detail = "alpha = " + fmt(alpha_est) + " (" + alpha_side + ")" +
+    iii_detail = "alpha = " + format_significant(alpha_est, 5) + " (" + alpha_side + ")" +
                  (iii_status == HypothesisStatus::met ? ""
                                                       : "; alpha = 0 over symmetric X, the PSD version of (iii) "
                                                         "is not decided");
@@ -145,7 +138,7 @@ Verdict check_theorem_3_2(const RunSetup& setup, const Theorem32Options& options
     const IsometryEstimate iso = estimate_isometry(*problem.op, k_iso, io);
     alpha_est = iso.alpha_upper;
     alpha_side = "UPPER bound (smallest ||A(X)||/||X||_F found over symmetric rank <= " + std::to_string(k_iso) + ")";
-    iii_detail = "alpha <= " + fmt(alpha_est) + " (" + alpha_side +
+    iii_detail = "alpha <= " + format_significant(alpha_est, 5) + " (" + alpha_side +
                  "); a lower bound (needed to verify (iii)) is not computable";
     if (alpha_est <= 1e-8 * op_norm)
       iii_detail += "; the search found a symmetric rank-" + std::to_string(k_iso) +
@@ -201,14 +194,14 @@ Verdict check_theorem_3_2(const RunSetup& setup, const Theorem32Options& options
       st = HypothesisStatus::not_met;
       detail = "U♮ (U♮U♮^T = X♮, ||U♮||^2 = ||X♮|| <= xi^2) lies in M_b, and the range of Dg(U♮) has dimension d r - "
                "r(r-1)/2 = " + std::to_string(range_dim) + " < m = " + std::to_string(m) +
-               ": sigma_m(Dg(U♮)) = 0 (computed: " + fmt(licq_nat.sigma_m) + "), so LICQ fails on M_b itself";
+               ": sigma_m(Dg(U♮)) = 0 (computed: " + format_significant(licq_nat.sigma_m, 5) + "), so LICQ fails on M_b itself";
     } else if (mc.accepted > 0 && mc.sigma_m > 1e-10 * op_norm * std::sqrt(std::max(Xn.norm(), 1e-300))) {
       st = HypothesisStatus::unverified;
       detail = "sigma_m(Dg(U)) > 0 at all " + std::to_string(mc.accepted) + " sampled points of M_b (min " +
-               fmt(mc.sigma_m) + "); an open neighbourhood of M_b cannot be checked";
+               format_significant(mc.sigma_m, 5) + "); an open neighbourhood of M_b cannot be checked";
     } else {
       st = HypothesisStatus::unverified;
-      detail = mc.accepted > 0 ? "sigma_m(Dg(U)) ~ 0 at a sampled point of M_b (min " + fmt(mc.sigma_m) + ")"
+      detail = mc.accepted > 0 ? "sigma_m(Dg(U)) ~ 0 at a sampled point of M_b (min " + format_significant(mc.sigma_m, 5) + ")"
                                : "no point of M_b could be sampled: " + mc.message;
     }
     v.hypotheses.insert(v.hypotheses.begin() + 2, {"Assumption 3.1(ii) LICQ near M_b", st, detail});
@@ -232,7 +225,7 @@ Verdict check_theorem_3_2(const RunSetup& setup, const Theorem32Options& options
     v.add("lhs_6c_upper", cap.dist_upper, "upper bound on dist(U0, M_b) (Gauss-Newton projection)");
     if (!cap.norm_ok) {
       v_status = HypothesisStatus::not_met;
-      v_detail = "||U0|| = " + fmt(u0_norm) + " > xi = " + fmt(xi);
+      v_detail = "||U0|| = " + format_significant(u0_norm, 5) + " > xi = " + format_significant(xi, 5);
     } else if (!cap.possibly_inside) {
       v_status = HypothesisStatus::not_met;
       v_detail = "U0 is outside all three radii, conclusively (each computed radius is an upper bound). " + cap.explanation;
@@ -267,7 +260,7 @@ Verdict check_theorem_3_2(const RunSetup& setup, const Theorem32Options& options
 
   v.tolerances.push_back({"convergence", options.converged_tol,
                           "the run stops (and counts as converged) when ||A(UU^T) - b|| <= tol ||b||: well above the "
-                          "integrator's relative accuracy " + fmt(setup.options.rtol) + " squared into the residual, "
+                          "integrator's relative accuracy " + format_significant(setup.options.rtol, 5) + " squared into the residual, "
                           "well below any O(1) misfit"});
   v.tolerances.push_back({"recovery", options.recovery_tol,
                           "'infinitesimally close' is read as ||UU^T - X♮||_F <= tol ||X♮||_F at convergence: three "
@@ -291,9 +284,9 @@ Verdict check_theorem_3_2(const RunSetup& setup, const Theorem32Options& options
   const bool recovered = converged && rel_test_end <= options.recovery_tol;
   const bool not_recovered = converged && rel_test_end >= options.failure_tol;
   std::ostringstream obs;
-  obs << "The run " << (converged ? "converged" : "did not converge") << " (t = " << fmt(summary.last.t)
-      << ", ||A(UU^T) - b||/||b|| = " << fmt(res_end / b_norm) << ") to rank " << rank_end
-      << " with relative test error " << fmt(rel_test_end) << ": X♮ was "
+  obs << "The run " << (converged ? "converged" : "did not converge") << " (t = " << format_significant(summary.last.t, 5)
+      << ", ||A(UU^T) - b||/||b|| = " << format_significant(res_end / b_norm, 5) << ") to rank " << rank_end
+      << " with relative test error " << format_significant(rel_test_end, 5) << ": X♮ was "
       << (recovered ? "recovered" : not_recovered ? "NOT recovered" : "neither clearly recovered nor missed") << ".";
   if (any_not_met) {
     v.status = VerdictStatus::inconclusive;
@@ -361,8 +354,8 @@ Verdict check_theorem_3_2(const RunSetup& setup, const Theorem32Options& options
   v.figure.panels.push_back(std::move(p1));
   if (have_constants) {
     Panel p2;
-    p2.title = "capture conditions: x = 1 (6a), 2 (6b), 3 (6c); radius estimates " + fmt(cap.radii.a) + ", " +
-               fmt(cap.radii.b) + ", " + fmt(cap.radii.c);
+    p2.title = "capture conditions: x = 1 (6a), 2 (6b), 3 (6c); radius estimates " + format_significant(cap.radii.a, 5) + ", " +
+               format_significant(cap.radii.b, 5) + ", " + format_significant(cap.radii.c, 5);
     p2.x_label = "condition";
     p2.y_label = "value";
     p2.log_y = true;

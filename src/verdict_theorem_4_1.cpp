@@ -51,13 +51,6 @@ std::string Theorem41Options::validate() const {
 
 namespace {
 
-std::string fmt(double v) {
-  std::ostringstream s;
-  s.precision(6);
-  s << v;
-  return s.str();
-}
-
 struct AlphaRun {
   double alpha = 0;
   Trajectory trajectory;
@@ -186,12 +179,12 @@ Verdict check_theorem_4_1(const Theorem41Setup& setup, const Theorem41Options& o
     if (iso.rip_delta_lower > delta_bound)
       v.hypotheses.push_back({"Assumption 3.1: (2r*+1, delta)-RIP with delta <= 1e-7 kappa^-4 / r*",
                               HypothesisStatus::not_met,
-                              "delta >= " + fmt(iso.rip_delta_lower) + " (a certified lower bound: a rank-" +
-                                  std::to_string(k) + " witness attains it) > the required " + fmt(delta_bound)});
+                              "delta >= " + format_significant(iso.rip_delta_lower) + " (a certified lower bound: a rank-" +
+                                  std::to_string(k) + " witness attains it) > the required " + format_significant(delta_bound)});
     else
       v.hypotheses.push_back({"Assumption 3.1: (2r*+1, delta)-RIP with delta <= 1e-7 kappa^-4 / r*",
                               HypothesisStatus::unverified,
-                              "the search found delta >= " + fmt(iso.rip_delta_lower) +
+                              "the search found delta >= " + format_significant(iso.rip_delta_lower) +
                                   " only (a lower bound); an upper bound is not computed"});
   }
   double rho = std::numeric_limits<double>::infinity();
@@ -201,10 +194,10 @@ Verdict check_theorem_4_1(const Theorem41Setup& setup, const Theorem41Options& o
     rho = std::min(rho, sv[sv.size() - 1]);
   }
   v.hypotheses.push_back({"Assumption 3.2: sigma_min(V_{X_s}^T Ubar) >= rho > 0 for s <= r ∧ r*",
-                          rho > 1e-12 ? HypothesisStatus::met : HypothesisStatus::not_met, "rho = " + fmt(rho)});
+                          rho > 1e-12 ? HypothesisStatus::met : HypothesisStatus::not_met, "rho = " + format_significant(rho)});
   v.hypotheses.push_back({"distinct singular values of Z* (Section 3)",
                           distinct ? HypothesisStatus::met : HypothesisStatus::not_met,
-                          "eigenvalues of Z*: min gap tau = " + fmt(tau)});
+                          "eigenvalues of Z*: min gap tau = " + format_significant(tau)});
   v.add("r_star", static_cast<double>(r_star), "rank of Z*");
   v.add("r", static_cast<double>(r), "width of Ubar");
   v.add("kappa", kappa, "sigma_1^2 / min gap");
@@ -255,7 +248,7 @@ Verdict check_theorem_4_1(const Theorem41Setup& setup, const Theorem41Options& o
     for (std::size_t k = 1; k < run.T.size(); ++k)
       if (!(run.T[k] > run.T[k - 1])) run.ordered = false;
     if (!summary.ok())
-      v.notes.push_back("alpha = " + fmt(a) + ": the run ended with '" + to_string(summary.termination) +
+      v.notes.push_back("alpha = " + format_significant(a) + ": the run ended with '" + to_string(summary.termination) +
                         "': " + summary.message);
     runs.push_back(std::move(run));
   }
@@ -327,15 +320,15 @@ Verdict check_theorem_4_1(const Theorem41Setup& setup, const Theorem41Options& o
     all_met = all_met && h.status == HypothesisStatus::met;
   }
   std::ostringstream sum;
-  sum << "Over " << runs.size() << " initialization scale(s) (alpha from " << fmt(runs.front().alpha) << " to "
-      << fmt(smallest.alpha) << "): the closest-approach times T_s are " << (all_ordered ? "" : "NOT ")
+  sum << "Over " << runs.size() << " initialization scale(s) (alpha from " << format_significant(runs.front().alpha) << " to "
+      << format_significant(smallest.alpha) << "): the closest-approach times T_s are " << (all_ordered ? "" : "NOT ")
       << "ordered at every alpha";
   if (several) sum << ", and the closest approach and the leak sigma_{s+1} " << (trends_ok ? "" : "do NOT all ")
                    << "shrink as alpha decreases";
-  sum << ". At alpha = " << fmt(smallest.alpha) << ": ";
+  sum << ". At alpha = " << format_significant(smallest.alpha) << ": ";
   for (Index s = 1; s <= s_max; ++s) {
     const auto k = static_cast<std::size_t>(s - 1);
-    sum << "T_" << s << " = " << fmt(smallest.T[k]) << " (relative gap " << fmt(smallest.rel_gap[k]) << ")"
+    sum << "T_" << s << " = " << format_significant(smallest.T[k]) << " (relative gap " << format_significant(smallest.rel_gap[k]) << ")"
         << (s < s_max ? ", " : ". ");
   }
   if (premature_end) sum << "Some Z*_s (s < s_max) is closest only at the last observation: the run may be too short. ";
@@ -357,7 +350,7 @@ Verdict check_theorem_4_1(const Theorem41Setup& setup, const Theorem41Options& o
   // Figure.
   v.figure.title = "Theorem 4.1 (paper 003): incremental learning";
   Panel p1;
-  p1.title = "||U_tU_t^T - Z*_s||_F / ||Z*_s||_F at alpha = " + fmt(smallest.alpha);
+  p1.title = "||U_tU_t^T - Z*_s||_F / ||Z*_s||_F at alpha = " + format_significant(smallest.alpha);
   p1.x_label = "flow time t";
   p1.y_label = "relative distance to Z*_s";
   p1.log_x = p1.log_y = true;
@@ -373,7 +366,7 @@ Verdict check_theorem_4_1(const Theorem41Setup& setup, const Theorem41Options& o
   }
   v.figure.panels.push_back(std::move(p1));
   Panel p2;
-  p2.title = "singular values of U_t at alpha = " + fmt(smallest.alpha);
+  p2.title = "singular values of U_t at alpha = " + format_significant(smallest.alpha);
   p2.x_label = "flow time t";
   p2.y_label = "sigma_k(U_t)";
   p2.log_x = p2.log_y = true;

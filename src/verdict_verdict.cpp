@@ -20,6 +20,13 @@ std::string to_string(VerdictStatus status) {
   return "unknown";
 }
 
+std::string format_significant(double value, int precision) {
+  std::ostringstream s;
+  s.precision(precision);
+  s << value;
+  return s.str();
+}
+
 std::string to_string(HypothesisStatus status) {
   switch (status) {
     case HypothesisStatus::met: return "met";

@@ -47,6 +47,11 @@ enum class HypothesisStatus {
 };
 std::string to_string(HypothesisStatus status);
 
+/// A number for reports and evidence strings: `precision` significant digits
+/// in std::ostream's default float format (printf's %g). Config messages use
+/// experiment/fields.hpp's format_number, the round-tripping form.
+std::string format_significant(double value, int precision = 6);
+
 struct Hypothesis {
   std::string name;    ///< "Assumption 3.1(iii) (restricted injectivity)"
   HypothesisStatus status = HypothesisStatus::unverified;
