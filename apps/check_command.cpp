@@ -8,6 +8,8 @@
 // to the exit status.
 #include "check_command.hpp"
 
+#include "cancellation.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +26,7 @@
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using flowsense::cli::UsageError;
 using namespace flowsense;
 
 namespace flowsense_cli {
@@ -76,10 +79,6 @@ exit status: 0 the claim holds on everything tried; 1 inconclusive; 3 violated (
 witnesses are in DIR/witness); 2 bad input or usage (nothing run). Outputs are
 written for 0, 1 and 3.
 )";
-
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 struct Args {
   std::string theorem, config, out;

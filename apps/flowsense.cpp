@@ -27,11 +27,13 @@
 #include "flowsense/io/atomic_file.hpp"
 #include "flowsense/problem/noise.hpp"
 #include "flowsense/version.hpp"
+#include "cancellation.hpp"
 #include "check_command.hpp"
 #include "sweep_command.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using flowsense::cli::UsageError;
 using namespace flowsense;
 
 namespace {
@@ -101,29 +103,8 @@ options:
 exit status: 0 the config is valid; 2 it is not (the message names the field).
 )";
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 /// The config file, while it is being read: errors then name it first.
 std::string reading_config;
-
-std::atomic<bool> cancel_requested{false};
-std::atomic<int> cancel_signal{0};
-
-extern "C" void on_signal(int sig) {
-  cancel_requested.store(true);
-  cancel_signal.store(sig);
-}
-
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;  // a second signal gets the default action: kill
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
 
 struct Options {
   std::string command;
@@ -293,7 +274,7 @@ int cmd_run(const Options& o) {
   const std::string manifest_path = (fs::path(o.out) / "manifest.json").string();
   if (fs::exists(manifest_path) && !o.force)
     throw UsageError(o.out + " already holds a run (manifest.json); use --force to replace it");
-  install_signal_handlers();             // from here on, Ctrl-C ends the run cleanly
+  cli::install_cancel_handlers();  // from here on, Ctrl-C ends the run cleanly
   flowsense::create_directories(o.out);  // fail now, not after the run
   if (o.force) {
     std::error_code ec;
@@ -301,7 +282,7 @@ int cmd_run(const Options& o) {
   }
 
   RunHooks hooks;
-  hooks.cancel = &cancel_requested;
+  hooks.cancel = &cli::cancel_requested();
   const bool progress = !o.quiet && ::isatty(STDERR_FILENO);
   if (progress) hooks.progress = show_progress;
   RunResult result = run(config, hooks);
@@ -309,7 +290,7 @@ int cmd_run(const Options& o) {
 
   Summary& s = result.trajectory.summary;
   if (s.termination == Termination::interrupted) {
-    const int sig = cancel_signal.load();
+    const int sig = cli::cancel_signal();
     s.message += sig == SIGTERM ? " (SIGTERM)" : " (SIGINT)";
   }
   const double total =

@@ -8,6 +8,8 @@
 // plot) and prints one row per grid point. docs/cli.md shows it in use.
 #include "sweep_command.hpp"
 
+#include "cancellation.hpp"
+
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -29,6 +31,7 @@
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using flowsense::cli::UsageError;
 
 namespace {
 
@@ -72,23 +75,6 @@ outcome: diverged runs are results, counted in the table); 1 some runs failed
 (DIR/runs/<id>/failed.json says why) or the sweep was interrupted; 2 bad input
 or usage (nothing run).
 )";
-
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-std::atomic<bool> cancel_requested{false};
-
-extern "C" void on_sweep_signal(int) { cancel_requested.store(true); }
-
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_sweep_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;  // a second signal gets the default action: kill
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
 
 struct Options {
   std::string sweep, out;
@@ -261,12 +247,12 @@ int run_sweep_command(const Options& o) {
   const auto runs = flowsense::expand_sweep(spec);
   const std::size_t points = runs.size() / static_cast<std::size_t>(spec.trials);
   const int threads = o.threads > 0 ? o.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  install_signal_handlers();
+  flowsense::cli::install_cancel_handlers();
 
   const bool tty = ::isatty(STDERR_FILENO);
   flowsense::SweepOptions options;
   options.threads = threads;
-  options.cancel = &cancel_requested;
+  options.cancel = &flowsense::cli::cancel_requested();
   std::size_t last_done = 0;
   bool first = true;
   if (!o.quiet)

@@ -1,9 +1,10 @@
 #pragma once
-// Helpers shared by the config tests (test_config.cpp, test_config_operators.cpp).
+// Helpers shared by the config tests (test_config*.cpp, test_check.cpp).
 #include <catch2/catch.hpp>
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,19 +31,25 @@ struct TempDir {
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
-/// parse_config(config) must throw an InputError whose where() is `where`
-/// and whose message contains each of `parts`.
-inline void require_bad(const nlohmann::json& config, const std::string& where,
-                        const std::vector<std::string>& parts, const std::string& base_dir = ".") {
+/// parse() must throw an InputError whose where() is `where` and whose
+/// message contains each of `parts`; `input` names what was parsed.
+inline void require_input_error(const std::function<void()>& parse, const std::string& input,
+                                const std::string& where, const std::vector<std::string>& parts) {
   try {
-    parse_config(config, base_dir);
+    parse();
   } catch (const InputError& e) {
     INFO("message: " << e.what());
     CHECK(e.where() == where);
     for (const auto& p : parts) CHECK_THAT(e.what(), Catch::Matchers::Contains(p));
     return;
   }
-  FAIL("expected an InputError at " << where << " for " << config.dump());
+  FAIL("expected an InputError at " << where << " for " << input);
+}
+
+/// parse_config(config) must throw such an InputError.
+inline void require_bad(const nlohmann::json& config, const std::string& where,
+                        const std::vector<std::string>& parts, const std::string& base_dir = ".") {
+  require_input_error([&] { parse_config(config, base_dir); }, config.dump(), where, parts);
 }
 
 }  // namespace flowsense::testing

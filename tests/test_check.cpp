@@ -14,6 +14,8 @@
 #include "flowsense/experiment/check.hpp"
 #include "flowsense/experiment/run.hpp"
 
+#include "config_testing.hpp"
+
 using namespace flowsense;
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -35,15 +37,7 @@ json run_json() {
 }
 
 void require_bad(CheckKind kind, const json& config, const std::string& where, const std::vector<std::string>& parts) {
-  try {
-    parse_check_config(kind, config, ".");
-  } catch (const InputError& e) {
-    INFO("message: " << e.what());
-    CHECK(e.where() == where);
-    for (const auto& p : parts) CHECK_THAT(e.what(), Catch::Matchers::Contains(p));
-    return;
-  }
-  FAIL("expected an InputError at " << where << " for " << config.dump());
+  testing::require_input_error([&] { parse_check_config(kind, config, "."); }, config.dump(), where, parts);
 }
 
 }  // namespace

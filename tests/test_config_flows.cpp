@@ -13,8 +13,11 @@
 #include "flowsense/experiment/config.hpp"
 #include "flowsense/experiment/run.hpp"
 
+#include "config_testing.hpp"
+
 using namespace flowsense;
 using nlohmann::json;
+using flowsense::testing::require_bad;
 
 namespace {
 
@@ -31,18 +34,6 @@ json flow_config() {
     "times": {"type": "log", "t_min": 0.01, "t_end": 20, "points": 15},
     "observe": {"singular_values": 3, "snapshots": "gram"}
   })");
-}
-
-void require_bad(const json& config, const std::string& where, const std::vector<std::string>& parts) {
-  try {
-    parse_config(config, ".");
-  } catch (const InputError& e) {
-    INFO("message: " << e.what());
-    CHECK(e.where() == where);
-    for (const auto& p : parts) CHECK_THAT(e.what(), Catch::Matchers::Contains(p));
-    return;
-  }
-  FAIL("expected an InputError at " << where << " for " << config.dump());
 }
 
 /// max_k ||S_k - T_k||_F / max_k ||T_k||_F over the snapshots of two runs at the same times.

@@ -14,8 +14,11 @@
 #include "flowsense/experiment/config.hpp"
 #include "flowsense/experiment/run.hpp"
 
+#include "config_testing.hpp"
+
 using namespace flowsense;
 using nlohmann::json;
+using flowsense::testing::require_bad;
 
 namespace {
 
@@ -36,18 +39,6 @@ json observer_config(const std::string& op) {
   c["operator"] = op == "full" ? json{{"type", "full"}}
                                : json{{"type", "gaussian"}, {"measurements", 12}, {"scale", "inv_sqrt_m"}};
   return c;
-}
-
-void require_bad(const json& config, const std::string& where, const std::vector<std::string>& parts) {
-  try {
-    parse_config(config, ".");
-  } catch (const InputError& e) {
-    INFO("message: " << e.what());
-    CHECK(e.where() == where);
-    for (const auto& p : parts) CHECK_THAT(e.what(), Catch::Matchers::Contains(p));
-    return;
-  }
-  FAIL("expected an InputError at " << where << " for " << config.dump());
 }
 
 }  // namespace

@@ -40,12 +40,11 @@ int rhs(sunrealtype, N_Vector y, N_Vector ydot, void* user) {
 
 int main(int argc, char** argv) {
   try {
-    const auto a = bench::parse_args(argc, argv);
-    const bench::PlainProblem pr = bench::load_problem(bench::arg(a, "problem"));
-    const int repeats = std::stoi(bench::arg(a, "repeats", "1"));
-    const double rtol = std::stod(bench::arg(a, "rtol", "1e-8"));
-    const double atol = std::stod(bench::arg(a, "atol", "1e-12"));
-    const double budget = std::stod(bench::arg(a, "budget", "0"));
+    const bench::PeerRun run = bench::parse_peer_run(argc, argv);
+    const auto& a = run.args;
+    const bench::PlainProblem& pr = run.problem;
+    const int repeats = run.repeats;
+    const double rtol = run.rtol, atol = run.atol, budget = run.budget;
     const sunindextype n = pr.d * pr.p;
     std::vector<double> walls;
     std::string status = "ok", detail;

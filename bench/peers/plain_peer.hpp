@@ -117,6 +117,26 @@ inline std::string arg(const std::map<std::string, std::string>& a, const std::s
   return fallback;
 }
 
+/// What every C++ peer reads from its command line, and its problem.
+struct PeerRun {
+  std::map<std::string, std::string> args;
+  PlainProblem problem;
+  int repeats = 1;
+  double rtol = 1e-8, atol = 1e-12;
+  double budget = 0;  ///< seconds before a run is stopped (0 = no limit)
+};
+
+inline PeerRun parse_peer_run(int argc, char** argv) {
+  PeerRun run;
+  run.args = parse_args(argc, argv);
+  run.problem = load_problem(arg(run.args, "problem"));
+  run.repeats = std::stoi(arg(run.args, "repeats", "1"));
+  run.rtol = std::stod(arg(run.args, "rtol", "1e-8"));
+  run.atol = std::stod(arg(run.args, "atol", "1e-12"));
+  run.budget = std::stod(arg(run.args, "budget", "0"));
+  return run;
+}
+
 inline void write_result(const std::string& path, const nlohmann::json& j) {
   flowsense::write_file_atomically(path, j.dump(2) + "\n");
 }
