@@ -358,8 +358,7 @@ StepperConfig parse_stepper(const Fields& f, const LossConfig& loss) {
     f.require_positive("step", s.options.step);
     return s;
   }
-  const bool stiff = s.options.stepper == StepperKind::rkc || s.options.stepper == StepperKind::rosenbrock ||
-                     s.options.stepper == StepperKind::automatic;
+  const bool stiff = uses_stiff_options(s.options.stepper);
   if (stiff) f.allow_only({"type", "rtol", "atol", "first_step", "max_step", "stiff"});
   else f.allow_only({"type", "rtol", "atol", "first_step", "max_step"});
   if (stiff && f.has("stiff")) s.options.stiff = parse_stiff(f.object("stiff"));
@@ -381,7 +380,7 @@ json to_json(const StepperConfig& s) {
   if (!is_adaptive(o.stepper)) return {{"type", to_string(o.stepper)}, {"step", o.step}};
   json j = {{"type", to_string(o.stepper)}, {"rtol", o.rtol}, {"atol", o.atol}, {"first_step", o.step},
             {"max_step", o.max_step}};
-  if (o.stepper == StepperKind::rkc || o.stepper == StepperKind::rosenbrock || o.stepper == StepperKind::automatic)
+  if (uses_stiff_options(o.stepper))
     j["stiff"] = to_json(o.stiff);
   return j;
 }

@@ -15,6 +15,7 @@ const std::vector<std::pair<StepperKind, std::string>>& stepper_names() {
       {StepperKind::fehlberg78, "fehlberg78"},
       {StepperKind::rkc, "rkc"},
       {StepperKind::rosenbrock, "rosenbrock"},
+      {StepperKind::bdf, "bdf"},
       {StepperKind::automatic, "auto"},
   };
   return names;
@@ -45,9 +46,15 @@ int order(StepperKind kind) {
     case StepperKind::fehlberg78: return 8;
     case StepperKind::rkc: return 2;
     case StepperKind::rosenbrock: return 3;
+    case StepperKind::bdf: return 5;
     case StepperKind::automatic: return 0;
   }
   return 0;
+}
+
+bool uses_stiff_options(StepperKind kind) {
+  return kind == StepperKind::rkc || kind == StepperKind::rosenbrock || kind == StepperKind::bdf ||
+         kind == StepperKind::automatic;
 }
 
 std::string IntegrateOptions::validate() const {

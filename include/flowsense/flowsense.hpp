@@ -24,6 +24,7 @@
 #include "flowsense/flow/reduced_flow.hpp"
 #include "flowsense/flow/state.hpp"
 #include "flowsense/integrate/auto_stepper.hpp"
+#include "flowsense/integrate/bdf.hpp"
 #include "flowsense/integrate/integrate.hpp"
 #include "flowsense/integrate/rkc.hpp"
 #include "flowsense/integrate/rosenbrock.hpp"

@@ -13,7 +13,7 @@
 // observation times are snapped to the step grid t0 + k h (so Euler is the
 // papers' GD iteration k). Adaptive steppers clip their step to land exactly
 // on each observation time. The steppers for stiff phases (rkc, rosenbrock,
-// auto; docs/steppers.md) also need the system's Jacobian-vector product and
+// bdf, auto; docs/steppers.md) also need the system's Jacobian-vector product and
 // report what they did in Summary::stepper_used / stepper_choice / stiff.
 //
 // Instantiated in the library for FactorFlow and GramFlow; include

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "flowsense/integrate/auto_stepper.hpp"
+#include "flowsense/integrate/bdf.hpp"
 #include "flowsense/integrate/detail/odeint_eigen.hpp"
 #include "flowsense/integrate/integrate.hpp"
 #include "flowsense/integrate/rkc.hpp"
@@ -254,6 +255,10 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
       run_adaptive(system, RosenbrockStepper<System>(system, options, &stiff, &run.info.jvp), state,
                    times, options, run);
       break;
+    case StepperKind::bdf:
+      run_adaptive(system, BdfStepper<System>(system, options, &stiff, &run.info.jvp), state, times,
+                   *used_options, run);
+      break;
     case StepperKind::automatic:
       run_adaptive(system,
                    AutoStepper<System>(system, *used_options, picked->estimate, &stiff, &run.info.jvp, &report),
@@ -267,6 +272,9 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
     summary.stepper_used += RosenbrockStepper<System>::uses_dense(state.size(), options)
                                 ? " (dense Jacobian)"
                                 : " (GMRES)";
+  if (kind == StepperKind::bdf)
+    summary.stepper_used += BdfStepper<System>::uses_dense(state.size(), options) ? " (dense Jacobian)"
+                                                                                 : " (GMRES)";
   if (kind == StepperKind::automatic) {
     summary.stepper_used = report.used;
     choice += report.switches ? "; " + report.log : "; found no stiff phase";

@@ -19,6 +19,7 @@ enum class StepperKind {
   // Jacobian-vector product (FactorFlow, GramFlow; finite differences otherwise).
   rkc,          ///< Runge-Kutta-Chebyshev 2, stabilized explicit, adaptive (integrate/rkc.hpp)
   rosenbrock,   ///< Rosenbrock-W ROS34PW2 3(2), linearly implicit, L-stable (integrate/rosenbrock.hpp)
+  bdf,          ///< variable-order BDF 1-5 with modified Newton, implicit (integrate/bdf.hpp)
   automatic,    ///< config name "auto": dopri5, rkc or rosenbrock by size and stiffness (integrate/auto_stepper.hpp)
 };
 
@@ -28,26 +29,29 @@ std::string to_string(StepperKind kind);
 std::optional<StepperKind> stepper_from_string(const std::string& name);
 bool is_adaptive(StepperKind kind);
 /// The classical order of the (fixed-step) method: 1 for Euler, 4 for RK4, ...
-/// (0 for automatic, which is not one method).
+/// (0 for automatic, which is not one method; 5, the highest, for bdf).
 int order(StepperKind kind);
+/// True for the steppers that read IntegrateOptions::stiff (rkc, rosenbrock,
+/// bdf, auto).
+bool uses_stiff_options(StepperKind kind);
 
-/// Options of the stiff steppers (rkc, rosenbrock, auto); the defaults are
+/// Options of the stiff steppers (rkc, rosenbrock, bdf, auto); the defaults are
 /// justified in docs/steppers.md.
 struct StiffOptions {
-  /// rosenbrock: states with at most this many entries assemble a dense
+  /// rosenbrock, bdf: states with at most this many entries assemble a dense
   /// Jacobian from that many Jacobian-vector products and factor it (LU);
   /// larger states solve matrix-free with GMRES.
   std::int64_t dense_max_size = 200;
-  /// rosenbrock, dense: reuse an assembled Jacobian for at most this many
-  /// steps (ROS34PW2 is a W-method: its order holds with any matrix in place
+  /// rosenbrock, bdf: reuse an assembled Jacobian (bdf: also the frozen
+  /// Krylov linearization) for at most this many steps (ROS34PW2 is a W-method: its order holds with any matrix in place
   /// of the Jacobian); a rejected step with an old Jacobian rebuilds it.
   /// Measured: ages 1, 5, 20, 100 give the same step counts on the flows
   /// here while the assembly cost falls ~n / age per step (docs/steppers.md).
   int jacobian_max_age = 50;
-  /// rosenbrock, Krylov: stop GMRES when the residual, in the error-weighted
+  /// rosenbrock, bdf, Krylov: stop GMRES when the residual, in the error-weighted
   /// RMS norm of the step control, is below this fraction of the tolerance.
   double krylov_tolerance = 0.02;
-  /// rosenbrock, Krylov: GMRES restart length and iteration budget per solve.
+  /// rosenbrock, bdf, Krylov: GMRES restart length and iteration budget per solve.
   int krylov_restart = 60;
   int krylov_max_iterations = 600;
   /// rkc: the most stages per step (the stable step grows like stages^2).
@@ -74,7 +78,7 @@ struct IntegrateOptions {
   double step = 1e-3;
   /// Adaptive steppers: the largest step allowed (0 = no limit).
   double max_step = 0.0;
-  /// rkc, rosenbrock, auto only.
+  /// rkc, rosenbrock, bdf, auto only.
   StiffOptions stiff;
 
   /// Empty if valid, else a message naming the violated condition.
