@@ -300,6 +300,7 @@ std::vector<Config> configs_for(const Data& data) {
     v.push_back({prefix + "auto", StepperKind::automatic, reduced});
     if (data.meta.at("T").get<double>() > 10) {
       v.push_back({prefix + "rosenbrock", StepperKind::rosenbrock, reduced});
+      v.push_back({prefix + "bdf", StepperKind::bdf, reduced});
       v.push_back({prefix + "rkc", StepperKind::rkc, reduced});
     }
   }
