@@ -27,7 +27,7 @@
 // (to rounding) with a fixed-step stepper (tests/test_batch_flow.cpp).
 //
 // The Jacobian is block diagonal with the members' symmetric blocks
-// J_k = -H(U_k), so the stiff steppers (rkc, rosenbrock, auto) work on it too.
+// J_k = -H(U_k), so the stiff steppers (rkc, rosenbrock, bdf, auto) work on it too.
 #include <cstdint>
 #include <vector>
 

@@ -103,11 +103,11 @@ struct StiffStats {
   double spectral_radius_max = 0.0;
   std::uint64_t stages_total = 0;        ///< rkc: stages over accepted and rejected steps
   int stages_max = 0;                    ///< rkc: the most stages in one step
-  std::uint64_t jacobians = 0;           ///< rosenbrock: dense Jacobians assembled
-  std::uint64_t factorizations = 0;      ///< rosenbrock: LU factorizations of I - gamma h J
-  std::uint64_t linear_solves = 0;       ///< rosenbrock: stage solves
-  std::uint64_t krylov_iterations = 0;   ///< rosenbrock: GMRES iterations (one JVP each)
-  std::uint64_t krylov_failures = 0;     ///< rosenbrock: solves that missed the tolerance (step retried smaller)
+  std::uint64_t jacobians = 0;           ///< rosenbrock, bdf: dense Jacobians assembled
+  std::uint64_t factorizations = 0;      ///< rosenbrock, bdf: LU factorizations of I - gamma h J (bdf: I - c h J)
+  std::uint64_t linear_solves = 0;       ///< rosenbrock: stage solves; bdf: Newton iterations
+  std::uint64_t krylov_iterations = 0;   ///< rosenbrock, bdf: GMRES iterations (one JVP each)
+  std::uint64_t krylov_failures = 0;     ///< rosenbrock, bdf: solves that missed the tolerance (step retried smaller)
 };
 
 enum class Termination {

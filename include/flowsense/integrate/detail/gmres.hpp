@@ -1,7 +1,7 @@
 #pragma once
 // Restarted GMRES (Saad & Schultz 1986) on matrices as vectors, for the
 // Rosenbrock stage equations (I - gamma h J) u = r on states too large for a
-// dense Jacobian (rosenbrock.hpp).
+// dense Jacobian (rosenbrock.hpp), and BDF's Newton corrections (bdf.hpp).
 //
 // Why GMRES and not CG: for the factor flow M = I + gamma h H is symmetric,
 // but positive definite only where the Hessian H is (near minima); on the

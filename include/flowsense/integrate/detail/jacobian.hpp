@@ -1,6 +1,7 @@
 #pragma once
-// How the stiff steppers (rkc.hpp, rosenbrock.hpp, auto_stepper.hpp) reach a
-// system's Jacobian J = d(rhs)/dx at a frozen state x.
+// How the stiff steppers (rkc.hpp, rosenbrock.hpp, bdf.hpp,
+// auto_stepper.hpp) reach a system's Jacobian J = d(rhs)/dx at a frozen
+// state x.
 //
 // In order of preference:
 //   1. system.linearize(x) -> callable lin(V, out)  (FactorFlow, GramFlow:
