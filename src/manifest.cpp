@@ -42,6 +42,9 @@ nlohmann::json to_json(const Summary& s) {
 nlohmann::json make_manifest(const nlohmann::json& fields) {
   nlohmann::json m;
   m["flowsense_version"] = version;
+  // Last-bit differences between runs of one config can come from the build
+  // (FMA contractions under -march=native), so the manifest says which it was.
+  m["build"] = {{"compiler", build_compiler}, {"arch_flags", build_arch_flags}};
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "flowsense/core/packed.hpp"
+#include "flowsense/core/symmetric_product.hpp"
+#include "flowsense/core/worker_pool.hpp"
 
 namespace flowsense {
 
@@ -17,9 +17,8 @@ NormalOperator::NormalOperator(const PackedOperator& op, const Vector& b) : d_(o
                                 ", got " + std::to_string(b.size()));
   const Index D = M.cols();
   // A symmetric rank-m update computes one triangle (half the flops of M^T M);
-  // the other is mirrored so that apply() is a plain GEMV (Eigen's symmetric
-  // GEMV reads half the bytes but measured no faster here: Q of paper 003's
-  // size sits in the last-level cache).
+  // apply() reads only that one, and the other is mirrored for gram() and the
+  // batched product (which streams whole columns).
   q_.setZero(D, D);
   q_.selfadjointView<Eigen::Lower>().rankUpdate(M.transpose());
   q_.triangularView<Eigen::StrictlyUpper>() = q_.transpose();
@@ -27,60 +26,41 @@ NormalOperator::NormalOperator(const PackedOperator& op, const Vector& b) : d_(o
   b_norm2_ = b.squaredNorm();
 }
 
-namespace {
+NormalOperator::~NormalOperator() = default;
 
-/// Y = Q X in `threads` row blocks of at least 64 rows. Thread start-up
-/// (~10-30 us) only pays on large Q, which the caller decides by the count.
-template <class In, class Out>
-void blocked_product(const Matrix& Q, const In& X, Out& Y, int threads) {
-  const Index D = Q.rows();
-  const Index blocks = std::min<Index>(threads, std::max<Index>(1, D / 64));
-  if (blocks <= 1) {
-    Y.noalias() = Q * X;
-    return;
-  }
-  const Index step = (D + blocks - 1) / blocks;
-  auto work = [&](Index k) {
-    const Index lo = k * step, n = std::min(D, lo + step) - lo;
-    if (n > 0) Y.middleRows(lo, n).noalias() = Q.middleRows(lo, n) * X;
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<std::size_t>(blocks - 1));
-  for (Index k = 1; k < blocks; ++k) pool.emplace_back(work, k);
-  work(0);
-  for (auto& t : pool) t.join();
+void NormalOperator::set_threads(int threads) {
+  threads_ = threads < 1 ? 1 : threads;
+  if (threads_ == 1)
+    pool_.reset();
+  else if (!pool_ || pool_->threads() != threads_)
+    pool_ = std::make_unique<WorkerPool>(threads_);
 }
 
-}  // namespace
-
-void NormalOperator::apply(const Vector& x, Vector& y) const {
-  y.resize(q_.rows());
-  blocked_product(q_, x, y, threads_);
-}
+void NormalOperator::apply(const Vector& x, Vector& y) const { symmetric_product(q_, x, y, pool_.get()); }
 
 void NormalOperator::apply(const Matrix& X, Matrix& Y) const {
   const Index D = q_.rows(), K = X.cols();
   if (K == 1) {
-    Y.resize(D, 1);
-    blocked_product(q_, X, Y, threads_);
+    Vector y;
+    apply(Vector(X.col(0)), y);
+    Y = y;
     return;
   }
   // Q is symmetric, so row j of Q X is Q(:, j)^T X: walking Q column by
   // column streams it once, contiguously, while X (D x K, 8 D K bytes) stays
   // in cache, and no operand is packed (Eigen's GEMM copies Q into panels on
   // every call, which at K ~ 8 costs as much as the product). Each entry is
-  // the same dot product whichever thread computes it.
+  // the same dot product whichever thread computes it; the tasks are fixed
+  // blocks of 64 columns.
   Matrix Yt(K, D);
-  const Index blocks = std::min<Index>(threads_, std::max<Index>(1, D / 64));
-  const Index step = (D + blocks - 1) / blocks;
-  auto work = [&](Index k) {
-    const Index lo = k * step, hi = std::min(D, lo + step);
+  constexpr Index block = 64;
+  const Index blocks = (D + block - 1) / block;
+  auto task = [&](Index k) {
+    const Index lo = k * block, hi = std::min(D, lo + block);
     for (Index j = lo; j < hi; ++j) Yt.col(j).noalias() = X.transpose() * q_.col(j);
   };
-  std::vector<std::thread> pool;
-  for (Index k = 1; k < blocks; ++k) pool.emplace_back(work, k);
-  work(0);
-  for (auto& t : pool) t.join();
+  if (!pool_ || !pool_->try_run(blocks, task))
+    for (Index k = 0; k < blocks; ++k) task(k);
   Y = Yt.transpose();
 }
 

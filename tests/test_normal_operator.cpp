@@ -10,6 +10,7 @@
 // point the bound is absolute and is checked as such.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <stdexcept>
@@ -176,9 +177,22 @@ TEST_CASE("normal form: whole dopri5 trajectories equal the plain path", "[norma
     REQUIRE(sn.ok());
     INFO("steps " << sp.last.steps << " vs " << sn.last.steps << ", rhs " << sp.last.rhs);
     CHECK(sp.last.steps == sn.last.steps);
-    CHECK(Sci{relative_error(Un, Up)} < 1e-12);
-    const Matrix Xp = Up * Up.transpose(), Xn = Un * Un.transpose();
-    CHECK(Sci{relative_error(Xn, Xp)} < 1e-12);
+    // The flow itself amplifies rounding: from Example 1.1's rank-2 start a
+    // relative change of 1e-15 in U0 (a few ulps) moves U(0.6) by ~1.6e-12
+    // (measured with -march=native; FMA changes the rounding of both paths).
+    // The normal form perturbs every evaluation by rounding of that kind, so
+    // it is held to 1e-12 or to 10x the flow's own response to a few-ulp
+    // start, whichever is larger, measured here on the plain path.
+    Matrix Uq = U0 * (1 + 1e-15);
+    FactorFlow fq(SensingLoss(pb, s.c, forced(OperatorForm::plain)));
+    REQUIRE(integrate(fq, Uq, times, opt, Watch{}).ok());
+    const Matrix Xp = Up * Up.transpose(), Xn = Un * Un.transpose(), Xq = Uq * Uq.transpose();
+    const double tol_u = std::max(1e-12, 10 * relative_error(Uq, Up));
+    const double tol_x = std::max(1e-12, 10 * relative_error(Xq, Xp));
+    INFO("tolerances " << tol_u << " (U), " << tol_x << " (X)");
+    CHECK(tol_u < 1e-10);  // the flow is not that ill-conditioned here
+    CHECK(Sci{relative_error(Un, Up)} < tol_u);
+    CHECK(Sci{relative_error(Xn, Xp)} < tol_x);
   }
 }
 

@@ -30,26 +30,33 @@
 // stop rule and observer from M (SensingLoss::residual) and uses Q only for
 // gradients, Hessian-vector products and Jacobian-vector products.
 //
-// Threads: apply() splits the rows of Q into `threads` blocks (set_threads),
-// each a GEMV (or GEMM) on its own std::thread; a row of the result is the
-// same sum in the same order whichever block computes it, so results agree
-// across thread counts (bitwise for GEMV; tests/test_normal_operator.cpp).
+// Kernel and threads: apply() reads only the lower triangle of Q, each entry
+// used for two entries of y (core/symmetric_product.hpp: half the bytes of a
+// GEMV on the full Q, which is what bounds it). set_threads(T > 1) starts a
+// persistent pool of T - 1 workers (core/worker_pool.hpp) that the products
+// share; the work is cut into fixed blocks whatever T is, so results are
+// bitwise identical across thread counts (tests/test_normal_operator.cpp).
 #include <memory>
 
 #include "flowsense/problem/packed_operator.hpp"
 
 namespace flowsense {
 
+class WorkerPool;
+
 class NormalOperator {
 public:
   /// Builds Q = M^T M, c = M^T b and ||b||^2 for op's packed matrix M.
   /// Throws std::invalid_argument if b.size() != op.measurements().
   NormalOperator(const PackedOperator& op, const Vector& b);
+  ~NormalOperator();
+  NormalOperator(const NormalOperator&) = delete;
+  NormalOperator& operator=(const NormalOperator&) = delete;
 
   Index dim() const { return d_; }
   /// D = d(d+1)/2, the side of Q.
   Index packed_dim() const { return q_.rows(); }
-  /// Q = M^T M (both triangles stored).
+  /// Q = M^T M (both triangles stored; apply() reads the lower one).
   const Matrix& gram() const { return q_; }
   /// c = M^T b.
   const Vector& data_adjoint() const { return c_; }
@@ -72,7 +79,9 @@ public:
 
   /// Threads used by apply() (1 = the caller's only). Values < 1 mean 1.
   /// Not thread-safe against concurrent apply(); set it before sharing.
-  void set_threads(int threads) { threads_ = threads < 1 ? 1 : threads; }
+  /// Concurrent apply() calls are safe: one of them uses the pool, the others
+  /// compute alone (the same bits).
+  void set_threads(int threads);
   int threads() const { return threads_; }
 
 private:
@@ -81,6 +90,7 @@ private:
   Vector c_;
   double b_norm2_;
   int threads_ = 1;
+  std::unique_ptr<WorkerPool> pool_;  // null for one thread
 };
 
 }  // namespace flowsense

@@ -15,7 +15,7 @@ namespace flowsense {
 /// "jacobian_vector_products" with a "stiff" object of StiffStats for the stiff steppers.
 nlohmann::json to_json(const Summary& summary);
 
-/// {"flowsense_version", "created_utc"} plus `fields`.
+/// {"flowsense_version", "build": {"compiler", "arch_flags"}, "created_utc"} plus `fields`.
 nlohmann::json make_manifest(const nlohmann::json& fields);
 
 /// Pretty-printed JSON, written atomically.

@@ -1,0 +1,33 @@
+#pragma once
+// y = Q x for a symmetric D x D matrix of which only the lower triangle is
+// read: the kernel of the normal operator (problem/normal_operator.hpp).
+//
+// Why not Eigen. A GEMV on the full Q streams D^2 doubles; Q of paper 003's
+// size (D = 1275, 13 MB) sits in the last-level cache, where the product is
+// bound by the bytes it reads. Reading one triangle and using each entry
+// twice, once for its row (an AXPY into y below the diagonal) and once for
+// its column (a dot product with x), halves the bytes. Eigen's
+// selfadjointView product does the same but one column at a time, so every
+// entry of y is loaded and stored once per column; here four columns share
+// each load and store of y and x.
+//
+// Repeatable for any thread count. The columns are cut into fixed blocks of
+// 64 (independent of the thread count); block J writes the dot products of
+// its own columns into y's rows J and its AXPY contributions into a private
+// buffer w_J, and y is t + w_0 + w_1 + ... summed in this order. Each block
+// is a task of a WorkerPool (core/worker_pool.hpp), so the result is the
+// same bits whether one thread or several ran the blocks. It differs from
+// Eigen's Q * x in the last bits (another summation order).
+#include "flowsense/core/types.hpp"
+
+namespace flowsense {
+
+class WorkerPool;
+
+/// y = Q x, reading only the lower triangle of Q (column-major, any
+/// leading dimension). `pool` may be null (the calling thread alone) or busy
+/// (then too). Throws std::invalid_argument if Q is not square or x has the
+/// wrong length. y must not alias x.
+void symmetric_product(const Matrix& Q, const Vector& x, Vector& y, WorkerPool* pool = nullptr);
+
+}  // namespace flowsense

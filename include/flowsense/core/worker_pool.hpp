@@ -1,0 +1,48 @@
+#pragma once
+// A persistent pool of worker threads for the kernels (issue 5): the
+// normal operator's y = Q x (core/symmetric_product.hpp) runs every
+// evaluation of a flow, ~60 us at paper 003's size (D = 1275), while starting
+// a std::thread costs ~10-30 us. The pool starts its workers once; between
+// calls they spin for a short while (a GD loop calls again within ~100 us)
+// and then sleep on a condition variable, so an idle pool costs nothing.
+//
+// run(tasks, task) calls task(k) for k = 0 .. tasks-1, each exactly once, on
+// the workers and the calling thread, and returns when all are done. Tasks
+// are claimed in increasing order by whichever thread is free, so a task's
+// result must not depend on the thread that runs it; kernels that split
+// their work into a fixed set of tasks (independent of the thread count) are
+// then bitwise repeatable for any number of threads. The caller never waits
+// for a worker that has not started (a descheduled worker on a busy machine
+// only means the caller does more of the tasks itself).
+//
+// One run at a time: try_run() returns false without running anything when
+// another thread is inside run(); the caller then does the work alone.
+#include <functional>
+#include <memory>
+
+#include "flowsense/core/types.hpp"
+
+namespace flowsense {
+
+class WorkerPool {
+public:
+  /// `threads` counts the caller: threads - 1 workers are started (none for
+  /// threads <= 1, where run() is a plain loop).
+  explicit WorkerPool(int threads);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  int threads() const { return threads_; }
+
+  /// Runs task(0), ..., task(tasks - 1) (see the header comment). Returns
+  /// false, having run nothing, if another run is in progress.
+  bool try_run(Index tasks, const std::function<void(Index)>& task);
+
+private:
+  struct Shared;
+  int threads_;
+  std::unique_ptr<Shared> shared_;
+};
+
+}  // namespace flowsense

@@ -1,0 +1,128 @@
+#include "flowsense/core/worker_pool.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace flowsense {
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+// How long an idle worker spins before it sleeps: longer than the gap
+// between two kernel calls of a GD loop or a stepper (tens of microseconds),
+// short enough that an idle pool does not hold a core of a shared machine.
+constexpr auto spin_time = std::chrono::microseconds(200);
+
+// The ticket packs the run's generation (high 32 bits) and the next unclaimed
+// task (low 32 bits) into one atomic, so a worker claims a task of the run it
+// saw or nothing: a claim with a stale generation fails its compare-exchange.
+constexpr std::uint64_t index_mask = 0xffffffffull;
+constexpr std::uint64_t closed = index_mask;  // no task claimable
+
+}  // namespace
+
+struct WorkerPool::Shared {
+  std::atomic<std::uint64_t> ticket{closed};
+  std::atomic<const std::function<void(Index)>*> task{nullptr};
+  std::atomic<std::uint64_t> tasks{0};
+  std::atomic<std::uint64_t> completed{0};
+  std::atomic<int> sleeping{0};
+  std::atomic<bool> stop{false};
+  std::mutex run_mutex;  // one run at a time
+  std::mutex sleep_mutex;
+  std::condition_variable wake;
+  std::vector<std::thread> workers;
+
+  /// Claims and runs tasks of generation `gen` until none is left.
+  void work(std::uint64_t gen) {
+    std::uint64_t t = ticket.load(std::memory_order_acquire);
+    for (;;) {
+      if ((t >> 32) != gen) return;
+      const std::uint64_t k = t & index_mask;
+      if (k >= tasks.load(std::memory_order_relaxed)) return;
+      if (ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        (*task.load(std::memory_order_relaxed))(static_cast<Index>(k));
+        completed.fetch_add(1, std::memory_order_release);
+        t = ticket.load(std::memory_order_acquire);
+      }
+    }
+  }
+
+  void worker_loop() {
+    std::uint64_t seen = ticket.load() >> 32;
+    auto idle_since = std::chrono::steady_clock::now();
+    for (unsigned spins = 0;; ++spins) {
+      if (stop.load(std::memory_order_relaxed)) return;
+      const std::uint64_t t = ticket.load(std::memory_order_acquire);
+      const std::uint64_t gen = t >> 32;
+      if (gen != seen && (t & index_mask) != closed) {  // a new run, published
+        seen = gen;
+        work(gen);
+        idle_since = std::chrono::steady_clock::now();
+        continue;
+      }
+      cpu_relax();
+      if (spins % 64 == 0 && std::chrono::steady_clock::now() - idle_since > spin_time) {
+        std::unique_lock<std::mutex> lock(sleep_mutex);
+        sleeping.fetch_add(1);
+        wake.wait(lock, [&] { return stop.load() || (ticket.load() >> 32) != seen; });
+        sleeping.fetch_sub(1);
+      }
+    }
+  }
+};
+
+WorkerPool::WorkerPool(int threads) : threads_(threads < 1 ? 1 : threads), shared_(std::make_unique<Shared>()) {
+  for (int k = 1; k < threads_; ++k) shared_->workers.emplace_back([s = shared_.get()] { s->worker_loop(); });
+}
+
+WorkerPool::~WorkerPool() {
+  {
+    std::lock_guard<std::mutex> lock(shared_->sleep_mutex);
+    shared_->stop.store(true);
+  }
+  shared_->wake.notify_all();
+  for (auto& t : shared_->workers) t.join();
+}
+
+bool WorkerPool::try_run(Index tasks, const std::function<void(Index)>& task) {
+  Shared& s = *shared_;
+  std::unique_lock<std::mutex> lock(s.run_mutex, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  if (tasks <= 0) return true;
+  if (s.workers.empty() || tasks == 1) {
+    for (Index k = 0; k < tasks; ++k) task(k);
+    return true;
+  }
+  // Close the old generation before touching the task fields, so that a
+  // worker still holding the old ticket cannot claim with the new fields.
+  const std::uint64_t gen = (s.ticket.load() >> 32) + 1;
+  s.ticket.store((gen << 32) | closed);
+  s.task.store(&task, std::memory_order_relaxed);
+  s.tasks.store(static_cast<std::uint64_t>(tasks), std::memory_order_relaxed);
+  s.completed.store(0, std::memory_order_relaxed);
+  s.ticket.store(gen << 32);  // seq_cst: publishes the fields above
+  if (s.sleeping.load() > 0) {
+    std::lock_guard<std::mutex> guard(s.sleep_mutex);
+    s.wake.notify_all();
+  }
+  s.work(gen);
+  while (s.completed.load(std::memory_order_acquire) < static_cast<std::uint64_t>(tasks)) cpu_relax();
+  return true;
+}
+
+}  // namespace flowsense

@@ -1,0 +1,122 @@
+// The kernels under the normal operator (issue 5): the half-triangle
+// product y = Q x (core/symmetric_product.hpp) and the persistent worker
+// pool (core/worker_pool.hpp).
+//
+// Oracle for the product: the same sum in long double from the full Q (both
+// triangles), with Higham's bound for a computed sum of D products,
+// |y_i - (Qx)_i| <= gamma_D (|Q| |x|)_i (oracles.hpp), checked entrywise.
+// Sizes cover the kernel's edge cases: fewer than four columns, one column
+// group, a block of 64 and one column more, several blocks with a ragged
+// last block, and Example 1.1's D = 465.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "flowsense/core/random.hpp"
+#include "flowsense/core/symmetric_product.hpp"
+#include "flowsense/core/worker_pool.hpp"
+#include "oracles.hpp"
+
+using namespace flowsense;
+using oracle::gamma_n;
+
+namespace {
+
+Matrix random_symmetric(Index D, std::uint64_t seed) {
+  Rng rng(seed);
+  const Matrix A = rng.normal_matrix(D + 3, D);
+  const Matrix S = A.transpose() * A;
+  return (S + S.transpose()) * 0.5;  // exactly symmetric (a + b = b + a), mixed signs off the diagonal
+}
+
+Vector random_vector(Index D, std::uint64_t seed) {
+  Rng rng(seed);
+  Vector x(D);
+  for (Index i = 0; i < D; ++i) x[i] = rng.normal();
+  return x;
+}
+
+}  // namespace
+
+TEST_CASE("symmetric product: y = Q x within Higham's bound, from the lower triangle alone", "[kernels][oracle]") {
+  for (const Index D : {1, 3, 4, 5, 8, 9, 63, 64, 65, 130, 465}) {
+    INFO("D = " << D);
+    Matrix Q = random_symmetric(D, 100 + static_cast<std::uint64_t>(D));
+    const Vector x = random_vector(D, 7);
+    // The oracle reads both triangles; the kernel must not read the upper
+    // one, so poison it after the oracle has run.
+    std::vector<long double> exact(static_cast<std::size_t>(D), 0.0L), bound(static_cast<std::size_t>(D), 0.0L);
+    for (Index i = 0; i < D; ++i)
+      for (Index j = 0; j < D; ++j) {
+        exact[static_cast<std::size_t>(i)] += static_cast<long double>(Q(i, j)) * x[j];
+        bound[static_cast<std::size_t>(i)] += std::abs(static_cast<long double>(Q(i, j)) * x[j]);
+      }
+    Q.triangularView<Eigen::StrictlyUpper>().setConstant(std::numeric_limits<double>::quiet_NaN());
+    Vector y;
+    symmetric_product(Q, x, y);
+    REQUIRE(y.size() == D);
+    for (Index i = 0; i < D; ++i) {
+      INFO("row " << i);
+      const double err = static_cast<double>(std::abs(y[i] - exact[static_cast<std::size_t>(i)]));
+      CHECK(err <= gamma_n(static_cast<double>(D)) * static_cast<double>(bound[static_cast<std::size_t>(i)]));
+    }
+  }
+}
+
+TEST_CASE("symmetric product: bitwise the same result for every thread count", "[kernels][threads]") {
+  // D = 1275 (paper 003): 20 blocks of 64 columns, shared by the threads.
+  for (const Index D : {65, 1275}) {
+    INFO("D = " << D);
+    const Matrix Q = random_symmetric(D, 5);
+    const Vector x = random_vector(D, 6);
+    Vector y1;
+    symmetric_product(Q, x, y1);
+    for (const int threads : {1, 2, 3, 5}) {
+      INFO("threads = " << threads);
+      WorkerPool pool(threads);
+      for (int call = 0; call < 20; ++call) {  // repeated calls reuse the spinning workers
+        Vector y;
+        symmetric_product(Q, x, y, &pool);
+        REQUIRE((y - y1).norm() == 0.0);
+      }
+    }
+  }
+  const Matrix Q = random_symmetric(4, 1);
+  Vector y;
+  CHECK_THROWS_WITH(symmetric_product(Q, Vector::Zero(5), y), Catch::Contains("x of length 4, got 5"));
+  CHECK_THROWS_WITH(symmetric_product(Matrix::Zero(3, 4), Vector::Zero(3), y), Catch::Contains("square"));
+}
+
+TEST_CASE("worker pool: every task runs exactly once, also with concurrent callers", "[kernels][threads]") {
+  WorkerPool pool(3);
+  CHECK(pool.threads() == 3);
+  constexpr Index tasks = 97;
+  for (int round = 0; round < 50; ++round) {
+    std::vector<std::atomic<int>> runs(tasks);
+    REQUIRE(pool.try_run(tasks, [&](Index k) { runs[static_cast<std::size_t>(k)].fetch_add(1); }));
+    for (Index k = 0; k < tasks; ++k) REQUIRE(runs[static_cast<std::size_t>(k)].load() == 1);
+  }
+  // Two callers at once: one may be refused (try_run returns false and runs
+  // nothing); whoever is refused does the tasks itself, as the kernels do.
+  std::atomic<int> total{0};
+  auto caller = [&] {
+    for (int round = 0; round < 200; ++round) {
+      std::atomic<int> count{0};
+      auto task = [&](Index) { count.fetch_add(1); };
+      if (!pool.try_run(tasks, task))
+        for (Index k = 0; k < tasks; ++k) task(k);
+      total.fetch_add(count.load() == tasks ? 1 : 0);
+    }
+  };
+  std::thread other(caller);
+  caller();
+  other.join();
+  CHECK(total.load() == 400);
+  // A pool of one thread runs in the caller.
+  WorkerPool single(1);
+  int n = 0;
+  CHECK(single.try_run(5, [&](Index) { ++n; }));
+  CHECK(n == 5);
+}
