@@ -1,10 +1,12 @@
 #include "flowsense/loss/sensing_loss.hpp"
 
 #include <atomic>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 
+#include "flowsense/core/packed.hpp"
 #include "flowsense/problem/normal_operator.hpp"
 #include "flowsense/problem/packed_operator.hpp"
 
@@ -16,6 +18,9 @@ namespace flowsense {
 // for its whole life (a run is repeatable bit for bit); Q is built at the
 // first evaluation that needs it.
 struct SensingLoss::FormState {
+  // Distinct for every loss that is not a copy of another (the residual memo's key).
+  std::uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
+  static inline std::atomic<std::uint64_t> next_id{1};
   OperatorFormOptions options;
   const PackedOperator* packed = nullptr;  // null: no normal form exists
   KernelCost cost;
@@ -79,9 +84,35 @@ std::string SensingLoss::operator_form_report() const {
   return std::string(f.use_normal ? "normal" : "plain") + " (automatic; " + f.cost.describe() + ")";
 }
 
+namespace {
+
+// The last residual computed on this thread, keyed by the loss and the exact
+// factor. A GD loop with a training-error stop rule evaluates r(U) twice per
+// step at the same U (the rule after the step, the gradient before the
+// next), and NumPy loops compute it once; on the plain path r is half of a
+// gradient's cost. A hit needs U equal bit for bit, so it returns exactly what
+// recomputing would.
+struct ResidualMemo {
+  std::uint64_t loss = 0;
+  Matrix U;
+  Vector r;
+};
+thread_local ResidualMemo residual_memo;
+
+}  // namespace
+
 void SensingLoss::residual(const Matrix& U, Vector& r) const {
+  ResidualMemo& memo = residual_memo;
+  if (memo.loss == form_->id && memo.U.rows() == U.rows() && memo.U.cols() == U.cols() &&
+      std::memcmp(memo.U.data(), U.data(), sizeof(double) * static_cast<std::size_t>(U.size())) == 0) {
+    r = memo.r;
+    return;
+  }
   op_->apply_gram(U, r);
   r -= b_;
+  memo.loss = form_->id;
+  memo.U = U;
+  memo.r = r;
 }
 
 Vector SensingLoss::residual(const Matrix& U) const {
@@ -103,9 +134,15 @@ double SensingLoss::value_and_gradient(const Matrix& U, Matrix& grad) const {
 }
 
 void SensingLoss::gradient(const Matrix& U, Matrix& grad) const {
-  if (normal_form()) {
-    Matrix S;
-    residual_adjoint(U, S);
+  if (const NormalOperator* q = normal_form()) {
+    // The hot path of every flow and GD step in the normal form: per-thread
+    // buffers, so that a step does not allocate.
+    thread_local Matrix X, S;
+    thread_local Vector x, g;
+    X.noalias() = U * U.transpose();
+    pack_symmetric(X, x);
+    q->residual_adjoint(x, g);
+    unpack_symmetric(g, op_->dim(), S);
     grad.noalias() = (2.0 * c_) * (S * U);
     return;
   }

@@ -41,12 +41,14 @@ inline double sum(vec a) {
   return s;
 }
 
-/// Columns j .. j+n-1 (n <= 4) of the lower triangle of Q (leading dimension
-/// ld, D rows): w[i - r0] += Q(i, j+k) x[j+k] for i >= j+k, and
+constexpr Index group = 8;  // columns that share each load and store of x and y
+
+/// Columns j .. j+n-1 (n <= group) of the lower triangle of Q (leading
+/// dimension ld, D rows): w[i - r0] += Q(i, j+k) x[j+k] for i >= j+k, and
 /// t[j+k] = sum_{i > j+k} Q(i, j+k) x[i].
 void column_group(const double* Q, Index ld, Index D, Index j, Index n, const double* x, double* w, Index r0,
                   double* t) {
-  double dot[4] = {0, 0, 0, 0};
+  double dot[group] = {};
   // The n x n triangle on the diagonal.
   for (Index k = 0; k < n; ++k) {
     const double* c = Q + (j + k) * ld;
@@ -57,41 +59,27 @@ void column_group(const double* Q, Index ld, Index D, Index j, Index n, const do
     }
   }
   Index i = j + n;
-  if (n == 4) {
-    const double *c0 = Q + j * ld, *c1 = c0 + ld, *c2 = c1 + ld, *c3 = c2 + ld;
-    const vec x0 = broadcast(x[j]), x1 = broadcast(x[j + 1]), x2 = broadcast(x[j + 2]), x3 = broadcast(x[j + 3]);
-    const vec zero = broadcast(0.0);
-    vec a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero;
-    // 2W rows per pass with two sets of dot accumulators, so that the FMA
-    // latency of the dot products does not bound the loop.
-    for (; i + 2 * W <= D; i += 2 * W) {
-      const vec p0 = load(c0 + i), p1 = load(c1 + i), p2 = load(c2 + i), p3 = load(c3 + i);
-      const vec q0 = load(c0 + i + W), q1 = load(c1 + i + W), q2 = load(c2 + i + W), q3 = load(c3 + i + W);
-      const vec xa = load(x + i), xb = load(x + i + W);
-      vec wa = load(w + i - r0), wb = load(w + i + W - r0);
-      wa += p0 * x0;
-      wa += p1 * x1;
-      wa += p2 * x2;
-      wa += p3 * x3;
-      wb += q0 * x0;
-      wb += q1 * x1;
-      wb += q2 * x2;
-      wb += q3 * x3;
-      store(w + i - r0, wa);
-      store(w + i + W - r0, wb);
-      a0 += p0 * xa;
-      a1 += p1 * xa;
-      a2 += p2 * xa;
-      a3 += p3 * xa;
-      b0 += q0 * xb;
-      b1 += q1 * xb;
-      b2 += q2 * xb;
-      b3 += q3 * xb;
+  if (n == group) {
+    // Per W rows: 8 loads of Q, one of x, one load and store of w, 16 FMAs
+    // (8 into w, one per column into its dot accumulator; the 8 accumulators
+    // are independent chains, so FMA latency does not bound the loop).
+    const double* c[group];
+    vec xj[group], acc[group];
+    for (Index k = 0; k < group; ++k) {
+      c[k] = Q + (j + k) * ld;
+      xj[k] = broadcast(x[j + k]);
+      acc[k] = broadcast(0.0);
     }
-    dot[0] += sum(a0 + b0);
-    dot[1] += sum(a1 + b1);
-    dot[2] += sum(a2 + b2);
-    dot[3] += sum(a3 + b3);
+    for (; i + W <= D; i += W) {
+      const vec xi = load(x + i);
+      vec p[group];
+      for (Index k = 0; k < group; ++k) p[k] = load(c[k] + i);
+      vec wi = load(w + i - r0);
+      for (Index k = 0; k < group; ++k) wi += p[k] * xj[k];
+      store(w + i - r0, wi);
+      for (Index k = 0; k < group; ++k) acc[k] += p[k] * xi;
+    }
+    for (Index k = 0; k < group; ++k) dot[k] += sum(acc[k]);
   }
   for (; i < D; ++i) {
     double wi = w[i - r0];
@@ -133,7 +121,7 @@ void symmetric_product(const Matrix& Q, const Vector& x, Vector& y, WorkerPool* 
     const Index r0 = J * block, hi = std::min(D, r0 + block);
     double* wJ = w + offset(J);
     std::memset(wJ, 0, sizeof(double) * static_cast<std::size_t>(D - r0));
-    for (Index j = r0; j < hi; j += 4) column_group(q, ld, D, j, std::min<Index>(4, hi - j), xs, wJ, r0, t);
+    for (Index j = r0; j < hi; j += group) column_group(q, ld, D, j, std::min<Index>(group, hi - j), xs, wJ, r0, t);
   };
   if (!pool || !pool->try_run(blocks, task))
     for (Index J = 0; J < blocks; ++J) task(J);

@@ -8,6 +8,10 @@
 // Sizes cover the kernel's edge cases: fewer than four columns, one column
 // group, a block of 64 and one column more, several blocks with a ragged
 // last block, and Example 1.1's D = 465.
+//
+// Also the loss's per-thread memo of the last residual (src/sensing_loss.cpp),
+// which must return exactly what recomputing returns, and never another
+// loss's residual.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -17,6 +21,8 @@
 #include "flowsense/core/random.hpp"
 #include "flowsense/core/symmetric_product.hpp"
 #include "flowsense/core/worker_pool.hpp"
+#include "flowsense/loss/sensing_loss.hpp"
+#include "flowsense/problem/gaussian_operator.hpp"
 #include "oracles.hpp"
 
 using namespace flowsense;
@@ -119,4 +125,29 @@ TEST_CASE("worker pool: every task runs exactly once, also with concurrent calle
   int n = 0;
   CHECK(single.try_run(5, [&](Index) { ++n; }));
   CHECK(n == 5);
+}
+
+TEST_CASE("loss: the residual memo returns exactly the recomputed residual, per loss and per factor",
+          "[kernels][loss]") {
+  const auto op = std::make_shared<GaussianOperator>(6, 30, GaussianScale::unit, 3);
+  const Vector b = random_vector(30, 4);
+  const SensingLoss first(op, b, 0.25), second(op, 2 * b, 0.25);
+  Rng rng(9);
+  Matrix U = rng.normal_matrix(6, 2);
+  auto direct = [&](const Vector& data) {  // the oracle: no memo on this path
+    Vector y;
+    op->apply_gram(U, y);
+    return Vector(y - data);
+  };
+  const Vector r1 = first.residual(U);
+  CHECK((r1 - direct(b)).norm() == 0.0);
+  CHECK((second.residual(U) - direct(2 * b)).norm() == 0.0);  // same U, other loss
+  CHECK((first.residual(U) - r1).norm() == 0.0);
+  const SensingLoss copy = first;  // copies share the memo's key
+  CHECK((copy.residual(U) - r1).norm() == 0.0);
+  U(3, 1) = std::nextafter(U(3, 1), 1e9);  // one ulp: a new factor
+  CHECK((first.residual(U) - direct(b)).norm() == 0.0);
+  CHECK((first.residual(U) - r1).norm() > 0.0);
+  // The training error and the gradient agree with the same computations.
+  CHECK(first.training_error(U) == direct(b).squaredNorm());
 }

@@ -8,7 +8,7 @@
 // twice, once for its row (an AXPY into y below the diagonal) and once for
 // its column (a dot product with x), halves the bytes. Eigen's
 // selfadjointView product does the same but one column at a time, so every
-// entry of y is loaded and stored once per column; here four columns share
+// entry of y is loaded and stored once per column; here eight columns share
 // each load and store of y and x.
 //
 // Repeatable for any thread count. The columns are cut into fixed blocks of
