@@ -14,13 +14,16 @@ namespace {
 constexpr Index block = 64;  // columns per task; fixed, so results do not depend on threads
 
 // W doubles per vector: eight where the target has AVX-512 (one zmm
-// register; Zen 5 and Intel cores execute 512-bit FMAs at full width), else
-// four (one AVX register, or two SSE2 registers without -march flags). GCC
+// register), four with AVX (one ymm), else two (SSE2, the x86-64 baseline
+// of a FLOWSENSE_NATIVE_ARCH=OFF build, or NEON; wider GCC vectors there
+// would be split anyway and change the ABI of these helpers, -Wpsabi). GCC
 // contracts a*b + c to an FMA where the target has one.
 #if defined(__AVX512F__)
 constexpr int W = 8;
-#else
+#elif defined(__AVX__)
 constexpr int W = 4;
+#else
+constexpr int W = 2;
 #endif
 typedef double vec __attribute__((vector_size(8 * W)));
 
