@@ -25,6 +25,7 @@
 #include "flowsense/core/random.hpp"
 #include "flowsense/experiment/config.hpp"
 #include "flowsense/io/npy.hpp"
+#include "flowsense/version.hpp"
 
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -74,6 +75,9 @@ TEST_CASE("cli: run writes the trajectory, snapshots and manifest", "[cli]") {
   const json m = read_json(out + "/manifest.json");
   CHECK(m["status"] == "ok");
   CHECK(m["flowsense_version"].is_string());
+  // The build that made the run (FLOWSENSE_NATIVE_ARCH: "-march=native" or "").
+  CHECK(m["build"]["arch_flags"] == std::string(flowsense::build_arch_flags));
+  CHECK(m["build"]["compiler"].get<std::string>().size() > 1);
   CHECK(m["config"]["operator"]["seed"] ==
         flowsense::Rng::derive_seed(1, flowsense::seed_stream::sensing_operator));
   // One CSV line per row plus the header.
