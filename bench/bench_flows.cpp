@@ -298,9 +298,9 @@ std::vector<Config> configs_for(const Data& data) {
     const std::string prefix = reduced ? "reduced+" : "";
     v.push_back({prefix + "dopri5", StepperKind::dopri5, reduced});
     v.push_back({prefix + "auto", StepperKind::automatic, reduced});
+    v.push_back({prefix + "bdf", StepperKind::bdf, reduced});
     if (data.meta.at("T").get<double>() > 10) {
       v.push_back({prefix + "rosenbrock", StepperKind::rosenbrock, reduced});
-      v.push_back({prefix + "bdf", StepperKind::bdf, reduced});
       v.push_back({prefix + "rkc", StepperKind::rkc, reduced});
     }
   }
@@ -309,7 +309,7 @@ std::vector<Config> configs_for(const Data& data) {
     const std::size_t n = v.size();
     for (std::size_t i = 0; i < n; ++i)
       if (v[i].stepper == StepperKind::euler || v[i].stepper == StepperKind::dopri5 ||
-          v[i].stepper == StepperKind::automatic) {
+          v[i].stepper == StepperKind::automatic || v[i].stepper == StepperKind::bdf) {
         Config c = v[i];
         c.name += "+2threads";
         c.threads = 2;
