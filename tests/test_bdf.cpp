@@ -15,7 +15,6 @@
 
 #include <Eigen/Eigenvalues>
 
-#include "flowsense/experiment/config.hpp"
 #include "flowsense/flow/factor_flow.hpp"
 #include "flowsense/flow/reduced_flow.hpp"
 #include "flowsense/integrate/bdf.hpp"
@@ -245,25 +244,5 @@ TEST_CASE("bdf is a stepper name with the stiff options", "[bdf][options]") {
   CHECK(to_string(StepperKind::bdf) == "bdf");
   CHECK(is_adaptive(StepperKind::bdf));
   CHECK(uses_stiff_options(StepperKind::bdf));
-  nlohmann::json config = {
-      {"seed", 2024},
-      {"dim", 30},
-      {"operator", {{"type", "gaussian"}, {"measurements", 240}, {"scale", "unit"}}},
-      {"planted", {{"type", "trace_one"}, {"rank", 2}}},
-      {"loss", {{"convention", "paper000"}, {"learning_rate", 1e-4}}},
-      {"init", {{"type", "random"}, {"rank", 2}, {"width", 30}, {"norm", 1.0}}},
-      {"times", {{"type", "gd_iterations"}, {"spacing", "log"}, {"first", 1}, {"last", 100000}, {"points", 61}}},
-      {"stepper", {{"type", "bdf"}, {"rtol", 1e-7}, {"stiff", {{"dense_max_size", 0}}}}},
-  };
-  const RunConfig rc = parse_config(config, ".");
-  CHECK(rc.stepper.options.stepper == StepperKind::bdf);
-  CHECK(rc.stepper.options.stiff.dense_max_size == 0);
-  CHECK(to_json(rc).at("stepper").at("stiff").at("dense_max_size") == 0);
-  config["stepper"] = {{"type", "bdf"}, {"stiff", {{"dense_max_size", -3}}}};
-  try {
-    parse_config(config, ".");
-    FAIL("expected an error");
-  } catch (const std::exception& e) {
-    CHECK(std::string(e.what()).find("dense_max_size") != std::string::npos);
-  }
+  // Its config name and stiff options: tests/test_stiff_steppers.cpp, with the other stiff steppers.
 }

@@ -616,13 +616,28 @@ TEST_CASE("run configs accept the stiff steppers by name with the adaptive field
       {"times", {{"type", "gd_iterations"}, {"spacing", "log"}, {"first", 1}, {"last", 100000}, {"points", 61}}},
   };
   for (const auto& [name, kind] : std::vector<std::pair<std::string, StepperKind>>{
-           {"rkc", StepperKind::rkc}, {"rosenbrock", StepperKind::rosenbrock}, {"auto", StepperKind::automatic}}) {
+           {"rkc", StepperKind::rkc},
+           {"rosenbrock", StepperKind::rosenbrock},
+           {"bdf", StepperKind::bdf},
+           {"auto", StepperKind::automatic}}) {
     INFO(name);
     config["stepper"] = {{"type", name}, {"rtol", 1e-7}, {"atol", 1e-11}};
     const RunConfig rc = parse_config(config, ".");
     CHECK(rc.stepper.options.stepper == kind);
     CHECK(rc.stepper.options.rtol == 1e-7);
     CHECK(rc.stepper.options.atol == 1e-11);
+  }
+  // The stiff options round-trip, and a bad one is named.
+  config["stepper"] = {{"type", "bdf"}, {"rtol", 1e-7}, {"stiff", {{"dense_max_size", 0}}}};
+  const RunConfig rc = parse_config(config, ".");
+  CHECK(rc.stepper.options.stiff.dense_max_size == 0);
+  CHECK(to_json(rc).at("stepper").at("stiff").at("dense_max_size") == 0);
+  config["stepper"] = {{"type", "bdf"}, {"stiff", {{"dense_max_size", -3}}}};
+  try {
+    parse_config(config, ".");
+    FAIL("expected an error");
+  } catch (const std::exception& e) {
+    CHECK(std::string(e.what()).find("dense_max_size") != std::string::npos);
   }
 }
 

@@ -87,8 +87,8 @@
 #include <boost/numeric/odeint/stepper/controlled_step_result.hpp>
 
 #include "flowsense/core/types.hpp"
-#include "flowsense/integrate/detail/gmres.hpp"
 #include "flowsense/integrate/detail/jacobian.hpp"
+#include "flowsense/integrate/detail/shifted_solve.hpp"
 #include "flowsense/integrate/stepper.hpp"
 
 namespace flowsense {
@@ -347,16 +347,7 @@ private:
   }
 
   void assemble(const Matrix& x) {
-    const Index n = x.size();
-    const detail::FrozenJacobian<System> jac(*system_, x, jvp_);
-    J_.resize(n, n);
-    Matrix E = Matrix::Zero(x.rows(), x.cols()), col;
-    for (Index k = 0; k < n; ++k) {
-      E(k) = 1.0;
-      jac(E, col);
-      J_.col(k) = Eigen::Map<const Vector>(col.data(), n);
-      E(k) = 0.0;
-    }
+    detail::assemble_jacobian(detail::FrozenJacobian<System>(*system_, x, jvp_), x, J_);
     factored_ch_ = std::numeric_limits<double>::quiet_NaN();
     on_new_jacobian();
     if (stats_) ++stats_->jacobians;
@@ -398,38 +389,12 @@ private:
   /// (I - c h W) u = r.
   bool solve(const Matrix& w, double ch, const Matrix& r, Matrix& u) {
     if (stats_) ++stats_->linear_solves;
-    if (dense_) {
-      Vector sol = lu_.solve(Eigen::Map<const Vector>(r.data(), r.size()));
-      if (!sol.allFinite()) {
-        reason_ = "the dense BDF matrix I - c h J is singular at this step";
-        return false;
-      }
-      u = Eigen::Map<const Matrix>(sol.data(), r.rows(), r.cols());
-      return true;
-    }
-    // GMRES in z = u / w: the residual in the units of the error test.
-    auto op = [&](const Matrix& z, Matrix& out) {
-      const Matrix v = z.cwiseProduct(w);
-      Matrix jv;
-      (*lin_)(v, jv);
-      out = (v - ch * jv).cwiseQuotient(w);
-    };
-    const Matrix b = r.cwiseQuotient(w);
-    Matrix z = Matrix::Zero(r.rows(), r.cols());
-    const auto res = detail::gmres(op, b, z, options_.stiff.krylov_tolerance, options_.stiff.krylov_restart,
-                                   options_.stiff.krylov_max_iterations);
-    if (stats_) stats_->krylov_iterations += static_cast<std::uint64_t>(res.iterations);
-    step_krylov_ = std::max(step_krylov_, res.iterations);
-    if (!res.converged || !z.allFinite()) {
-      if (stats_) ++stats_->krylov_failures;
-      std::ostringstream m;
-      m << "GMRES did not reach the weighted residual " << options_.stiff.krylov_tolerance << " in "
-        << res.iterations << " iterations (residual " << res.residual << ")";
-      reason_ = m.str();
-      return false;
-    }
-    u = z.cwiseProduct(w);
-    return true;
+    if (dense_) return detail::solve_dense_shifted(lu_, r, u, "BDF matrix I - c h J", reason_);
+    int iterations = 0;
+    const bool ok =
+        detail::solve_krylov_shifted(*lin_, w, ch, r, u, options_.stiff, stats_, reason_, &iterations);
+    step_krylov_ = std::max(step_krylov_, iterations);
+    return ok;
   }
 
   System* system_;

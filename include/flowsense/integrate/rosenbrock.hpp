@@ -49,8 +49,8 @@
 #include <boost/numeric/odeint/stepper/controlled_step_result.hpp>
 
 #include "flowsense/core/types.hpp"
-#include "flowsense/integrate/detail/gmres.hpp"
 #include "flowsense/integrate/detail/jacobian.hpp"
+#include "flowsense/integrate/detail/shifted_solve.hpp"
 #include "flowsense/integrate/stepper.hpp"
 
 namespace flowsense {
@@ -229,16 +229,7 @@ private:
   }
 
   void assemble(const Matrix& x) {
-    const Index n = x.size();
-    const detail::FrozenJacobian<System> jac(*system_, x, jvp_);
-    J_.resize(n, n);
-    Matrix E = Matrix::Zero(x.rows(), x.cols()), col;
-    for (Index k = 0; k < n; ++k) {
-      E(k) = 1.0;
-      jac(E, col);
-      J_.col(k) = Eigen::Map<const Vector>(col.data(), n);
-      E(k) = 0.0;
-    }
+    detail::assemble_jacobian(detail::FrozenJacobian<System>(*system_, x, jvp_), x, J_);
     jacobian_age_ = 0;
     rebuild_ = false;
     factored_gh_ = std::numeric_limits<double>::quiet_NaN();
@@ -248,41 +239,11 @@ private:
   /// (I - gh W) u = r.
   bool solve(const Matrix& x, double gh, const Matrix& r, Matrix& u) {
     if (stats_) ++stats_->linear_solves;
-    if (dense_) {
-      Vector sol = lu_.solve(Eigen::Map<const Vector>(r.data(), r.size()));
-      if (!sol.allFinite()) {
-        reason_ = "the dense Rosenbrock matrix I - gamma h J is singular at this step";
-        return false;
-      }
-      u = Eigen::Map<const Matrix>(sol.data(), r.rows(), r.cols());
-      return true;
-    }
-    // GMRES in the variables z = u / w, w = atol + rtol |x|: the residual is
-    // then measured in the units of the error test.
+    if (dense_) return detail::solve_dense_shifted(lu_, r, u, "Rosenbrock matrix I - gamma h J", reason_);
     const Matrix w = (options_.atol + options_.rtol * x.cwiseAbs().array())
                          .max(std::numeric_limits<double>::min())
                          .matrix();
-    auto op = [&](const Matrix& z, Matrix& out) {
-      const Matrix v = z.cwiseProduct(w);
-      Matrix jv;
-      (*lin_)(v, jv);
-      out = (v - gh * jv).cwiseQuotient(w);
-    };
-    const Matrix b = r.cwiseQuotient(w);
-    Matrix z = Matrix::Zero(r.rows(), r.cols());
-    const auto res = detail::gmres(op, b, z, options_.stiff.krylov_tolerance, options_.stiff.krylov_restart,
-                                   options_.stiff.krylov_max_iterations);
-    if (stats_) stats_->krylov_iterations += static_cast<std::uint64_t>(res.iterations);
-    if (!res.converged || !z.allFinite()) {
-      if (stats_) ++stats_->krylov_failures;
-      std::ostringstream m;
-      m << "GMRES did not reach the weighted residual " << options_.stiff.krylov_tolerance << " in "
-        << res.iterations << " iterations (residual " << res.residual << ")";
-      reason_ = m.str();
-      return false;
-    }
-    u = z.cwiseProduct(w);
-    return true;
+    return detail::solve_krylov_shifted(*lin_, w, gh, r, u, options_.stiff, stats_, reason_);
   }
 
   System* system_;
