@@ -73,8 +73,10 @@ KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine = 
 /// Options of the loss' operator form (SensingLoss constructor).
 struct OperatorFormOptions {
   OperatorForm form = OperatorForm::automatic;
-  /// Threads for the normal form's GEMV (NormalOperator::set_threads); results
-  /// are identical for every count. 1 keeps the caller's thread only.
+  /// Threads for the normal form's product Q x (core/symmetric_product.hpp, on a
+  /// persistent worker pool; NormalOperator::set_threads); results are identical
+  /// for every count. 1 keeps the caller's thread only; 2 pays on an idle
+  /// machine (docs/performance_kernels.md), not on a busy one.
   int threads = 1;
   MachineModel machine;
   /// The run length the automatic choice amortizes building Q over.
