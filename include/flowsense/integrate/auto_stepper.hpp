@@ -94,7 +94,7 @@ AutoChoice choose_stepper(System& system, const Matrix& x0, const std::vector<do
   const auto intervals = static_cast<double>(times.size() > 1 ? times.size() - 1 : 1);
   choice.explicit_steps = horizon * rho / explicit_stability_limit;
   const Index n = x0.size();
-  const bool dense = BdfStepper<System>::uses_dense(n, options);
+  const bool dense = detail::uses_dense_jacobian(n, options.stiff);
 
   std::ostringstream why;
   why.precision(3);
@@ -189,7 +189,7 @@ public:
           stiff_.invalidate_jacobian();
           if (report_)
             report_->used = std::string("dopri5 + bdf") +
-                            (BdfStepper<System>::uses_dense(x.size(), options_) ? " (dense Jacobian)"
+                            (detail::uses_dense_jacobian(x.size(), options_.stiff) ? " (dense Jacobian)"
                                                                                         : " (GMRES)");
         }
         start_window(t, stiff_mode_ ? first_stiff_windows : 1);

@@ -109,11 +109,6 @@ public:
     for (int k = 1; k <= max_order + 1; ++k) gamma_[k] = gamma_[k - 1] + 1.0 / k;
   }
 
-  /// True when a state with n entries uses the dense Jacobian.
-  static bool uses_dense(Index n, const IntegrateOptions& options) {
-    return n <= options.stiff.dense_max_size;
-  }
-
   /// Adaptive step in odeint's controlled-stepper protocol (see rkc.hpp).
   /// Continues its history when (x, t) is where its last accepted step
   /// ended, and restarts at order 1 otherwise.
@@ -125,7 +120,7 @@ public:
     const double h = dt;
     const Index n = x.size();
     reason_.clear();
-    dense_ = uses_dense(n, options_);
+    dense_ = detail::uses_dense_jacobian(n, options_.stiff);
     step_krylov_ = 0;
     if (!continues(x, t)) restart(rhs, x, t, h);
     else if (h != h_ || resample_) rescale(h);

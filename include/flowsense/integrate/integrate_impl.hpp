@@ -269,11 +269,11 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
   Summary summary;
   summary.stepper_used = to_string(kind);
   if (kind == StepperKind::rosenbrock)
-    summary.stepper_used += RosenbrockStepper<System>::uses_dense(state.size(), options)
+    summary.stepper_used += detail::uses_dense_jacobian(state.size(), options.stiff)
                                 ? " (dense Jacobian)"
                                 : " (GMRES)";
   if (kind == StepperKind::bdf)
-    summary.stepper_used += BdfStepper<System>::uses_dense(state.size(), options) ? " (dense Jacobian)"
+    summary.stepper_used += detail::uses_dense_jacobian(state.size(), options.stiff) ? " (dense Jacobian)"
                                                                                  : " (GMRES)";
   if (kind == StepperKind::automatic) {
     summary.stepper_used = report.used;

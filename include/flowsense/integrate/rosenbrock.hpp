@@ -122,11 +122,6 @@ public:
       : system_(&system), options_(options), stats_(stats), jvp_(jvp_counter),
         tab_(RosenbrockTableau::ros34pw2()) {}
 
-  /// True when a state with n entries uses the dense Jacobian.
-  static bool uses_dense(Index n, const IntegrateOptions& options) {
-    return n <= options.stiff.dense_max_size;
-  }
-
   /// Adaptive step in odeint's controlled-stepper protocol (see rkc.hpp).
   template <class Rhs>
   boost::numeric::odeint::controlled_step_result try_step(Rhs& rhs, Matrix& x, double& t,
@@ -182,7 +177,7 @@ private:
   template <class Rhs>
   bool attempt(Rhs& rhs, const Matrix& x, double t, double h, Matrix& y, Matrix& err) {
     const Index n = x.size();
-    dense_ = uses_dense(n, options_);
+    dense_ = detail::uses_dense_jacobian(n, options_.stiff);
     if (!(fx_state_.size() == n && fx_state_ == x)) {
       fx_.resize(x.rows(), x.cols());
       rhs(x, fx_, t);

@@ -16,6 +16,10 @@
 
 namespace flowsense::detail {
 
+/// True when a state with n entries gets a dense Jacobian (assembled from n
+/// products and LU-factored) rather than GMRES: n <= stiff.dense_max_size.
+inline bool uses_dense_jacobian(Index n, const StiffOptions& stiff) { return n <= stiff.dense_max_size; }
+
 /// J(x) column by column: n products jac(e_k) for a state with n entries.
 template <class Jacobian>
 void assemble_jacobian(const Jacobian& jac, const Matrix& x, Matrix& J) {
