@@ -42,9 +42,7 @@ BatchFactorFlow::BatchFactorFlow(SensingLoss loss, Index members) : loss_(std::m
 void BatchFactorFlow::batched_adjoint(const std::vector<Matrix>& W, bool residual, std::vector<Matrix>& S) const {
   const Index K = static_cast<Index>(W.size());
   S.resize(W.size());
-  // The cost model counts member evaluations: one batched product is K.
-  const NormalOperator* q = nullptr;
-  for (Index k = 0; k < K && !q; ++k) q = loss_.normal_form();
+  const NormalOperator* q = loss_.normal_form();
   const auto* packed = dynamic_cast<const PackedOperator*>(&loss_.op());
   if (!q && !packed) {  // structured operators: their own factor-free forms, member by member
     for (Index k = 0; k < K; ++k) {
