@@ -18,9 +18,17 @@ Steps (docs/performance.md explains the choices):
   3. problem 5: the Example 1.1 sweep through experiment/sweep.hpp on 1 and 2
      threads (bench_flows sweep);
   4. problem 6: the kernel engineer's bench_kernels, if built (its own table);
-  5. results.csv (one row per tool and problem), summary.csv (per problem:
-     best peer, best flowsense configuration, ratio), manifest.json (machine,
-     load, versions, tolerances, command), table.md (what is printed).
+  5. results.csv (one row per tool, problem and tolerance), summary.csv (per
+     problem: best peer, best flowsense configuration, ratio), manifest.json
+     (machine, load, versions, tolerances, command), table.md (what is printed).
+
+With --tolerances (e.g. 1e-6,1e-8,1e-10) every flow solver that solved a
+problem at the main setting (rtol 1e-8, atol 1e-12) runs again at each other
+rtol (atol = 1e-4 rtol): a work-precision comparison, since the tools read
+rtol differently (error norms, error estimators) and land on different
+global errors at the same setting. The table then adds, for every point of
+the peers' work-precision front, flowsense's fastest run that is at least as
+accurate, and work_precision.png draws the fronts.
 """
 import argparse
 import csv
@@ -38,8 +46,13 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RTOL, ATOL = 1e-8, 1e-12   # every flow solver, every problem
+RTOL, ATOL = 1e-8, 1e-12   # every flow solver, every problem (the issue's setting)
+ATOL_PER_RTOL = ATOL / RTOL  # --tolerances: atol = 1e-4 rtol at every other rtol
 ACCURATE = 1e-6            # a flow solver's error must be below this to count as a solution
+# Matched accuracy: errors below this are not resolved by the references
+# (fehlberg78 at rtol 1e-13, or auto at 1e-12 checked against LSODA to 8e-13)
+# and count as equal.
+MATCH_FLOOR = 1e-11
 PY = sys.executable
 
 
@@ -69,26 +82,27 @@ def training_error(U, M, b):
     return float(r @ r)
 
 
-def tools_for(args, problem_dir):
-    """(tool, method, command-without-output-arguments, env) for every tool."""
+def tools_for(args, problem_dir, rtol=RTOL):
+    """(tool, method, command-without-output-arguments, env) for every tool, at rtol."""
+    atol = ATOL if rtol == RTOL else ATOL_PER_RTOL * rtol
     b = args.build + "/bench"
     out = []
     configs = subprocess.run([b + "/bench_flows", "configs", "--problem", problem_dir],
                              capture_output=True, text=True, check=True).stdout.split()
     for c in configs:
         out.append(("flowsense", c, [b + "/bench_flows", "run", "--problem", problem_dir, "--config", c,
-                                     "--rtol", str(RTOL), "--atol", str(ATOL)], None))
+                                     "--rtol", str(rtol), "--atol", str(atol)], None))
     out.append(("odeint", "dopri5", [b + "/bench_odeint", "--problem", problem_dir,
-                                     "--rtol", str(RTOL), "--atol", str(ATOL)], None))
+                                     "--rtol", str(rtol), "--atol", str(atol)], None))
     if os.path.exists(b + "/bench_cvode"):
         out.append(("cvode", "BDF+GMRES", [b + "/bench_cvode", "--problem", problem_dir,
-                                           "--rtol", str(RTOL), "--atol", str(ATOL)], None))
+                                           "--rtol", str(rtol), "--atol", str(atol)], None))
     env = dict(os.environ)
     env.setdefault("OPENBLAS_NUM_THREADS", str(args.blas_threads))
     env.setdefault("OMP_NUM_THREADS", str(args.blas_threads))
     def python_peer(m):
         return [PY, os.path.join(HERE, "peers", "python_peers.py"), "--problem", problem_dir,
-                "--method", m, "--rtol", str(RTOL), "--atol", str(ATOL)]
+                "--method", m, "--rtol", str(rtol), "--atol", str(atol)]
     for m in ["gd_packed", "gd_normal", "RK45", "DOP853", "LSODA", "BDF"]:
         out.append(("numpy" if m.startswith("gd") else "scipy", m, python_peer(m), env))
     # NumPy's GD on Q with both cores, beside flowsense's "+2threads" rows: on
@@ -98,56 +112,80 @@ def tools_for(args, problem_dir):
     return out
 
 
+def is_flow_solver(row):
+    return row["tool"] != "numpy" and not row["method"].startswith("gd")
+
+
 def bench_problem(args, name, rows):
     pdir = os.path.join(args.out, "data", name)
     rdir = os.path.join(args.out, "runs", name)
     os.makedirs(rdir, exist_ok=True)
     with open(os.path.join(pdir, "meta.json")) as f:
         meta = json.load(f)
-    Xref = np.load(os.path.join(pdir, "Xref.npy"))
-    M = np.load(os.path.join(pdir, "A.npy"))
-    b = np.load(os.path.join(pdir, "b.npy"))
-    bb = float(b @ b)
+    ctx = {"name": name, "rdir": rdir, "Xref": np.load(os.path.join(pdir, "Xref.npy")),
+           "M": np.load(os.path.join(pdir, "A.npy")), "b": np.load(os.path.join(pdir, "b.npy"))}
     log(f"\n[bench] {name}: {meta['title']} (T = {meta['T']:.6g})")
     excluded = set(filter(None, args.exclude.split(",")))
+    solved_at_main = set()
     for tool, method, cmd, env in tools_for(args, pdir):
         if f"{tool}:{method}" in excluded or (args.only and tool != args.only):
             continue
-        tag = f"{tool}_{method}".replace("+", "_")
-        final = os.path.join(rdir, tag + ".npy")
-        result = os.path.join(rdir, tag + ".json")
-        for f in (final, result):
-            if os.path.exists(f):
-                os.remove(f)
-        full = cmd + ["--repeats", str(args.repeats), "--budget", str(args.budget),
-                      "--final", final, "--result", result]
-        load0 = os.getloadavg()[0]
-        code, _, err, elapsed = run(full, timeout=args.budget * 2 + 120, env=env)
-        row = {"problem": name, "tool": tool, "method": method, "status": "failed", "wall_median": None,
-               "wall_runs": "", "repeats": 0, "rhs": None, "jvp": None, "steps": None, "error": None,
-               "train_rel": None, "load": round(load0, 2), "detail": "", "command": " ".join(map(shlex.quote, cmd))}
-        if code == 0 and os.path.exists(result):
-            with open(result) as f:
-                r = json.load(f)
-            walls = r["wall"]
-            row.update(status=r["status"], wall_median=statistics.median(walls) if walls else None,
-                       wall_runs=" ".join(f"{w:.4g}" for w in walls), repeats=len(walls), rhs=r.get("rhs"),
-                       jvp=r.get("jvp"), steps=r.get("steps"), detail=r.get("detail", ""))
-            if r.get("iterations") is not None:
-                row["steps"] = r["iterations"]
-            U = np.load(final)
-            if np.all(np.isfinite(U)):
-                row["error"] = rel_error(U, Xref)
-                row["train_rel"] = training_error(U, M, b) / bb
-        else:
-            row["detail"] = (err.strip().splitlines() or ["exit code %d" % code])[-1]
-            if code == -9:
-                row["status"] = "timeout"
+        row = run_tool(args, ctx, tool, method, cmd, env, RTOL)
         rows.append(row)
-        log(f"  {tool:9s} {method:18s} {row['status']:9s} wall {fmt(row['wall_median'], '%.4g'):>9s} s"
-            f"  rhs {fmt(row['rhs'], '%d'):>8s}  jvp {fmt(row['jvp'], '%d'):>7s}"
-            f"  err {fmt(row['error'], '%.2e'):>9s}  train {fmt(row['train_rel'], '%.2e'):>9s}"
-            f"  (load {load0:.1f}, {elapsed:.0f} s)")
+        if usable(row) and is_flow_solver(row):
+            solved_at_main.add((tool, method))
+    # Work precision: the flow solvers that solved the problem at the main
+    # setting, at every other tolerance (a solver that timed out at 1e-8 would
+    # only time out again).
+    for rtol in args.tolerances:
+        if rtol == RTOL:
+            continue
+        log(f"  -- rtol {rtol:g}, atol {ATOL_PER_RTOL * rtol:g}")
+        for tool, method, cmd, env in tools_for(args, pdir, rtol):
+            if (tool, method) in solved_at_main:
+                rows.append(run_tool(args, ctx, tool, method, cmd, env, rtol))
+
+
+def run_tool(args, ctx, tool, method, cmd, env, rtol):
+    """One tool at one tolerance: its row, with the error computed here from its final state."""
+    suffix = "" if rtol == RTOL else f"_rtol{rtol:g}"
+    tag = f"{tool}_{method}".replace("+", "_") + suffix
+    final = os.path.join(ctx["rdir"], tag + ".npy")
+    result = os.path.join(ctx["rdir"], tag + ".json")
+    for f in (final, result):
+        if os.path.exists(f):
+            os.remove(f)
+    full = cmd + ["--repeats", str(args.repeats), "--budget", str(args.budget),
+                  "--final", final, "--result", result]
+    load0 = os.getloadavg()[0]
+    code, _, err, elapsed = run(full, timeout=args.budget * 2 + 120, env=env)
+    gd = tool == "numpy" or method.startswith("gd")
+    row = {"problem": ctx["name"], "tool": tool, "method": method, "rtol": None if gd else rtol,
+           "status": "failed", "wall_median": None,
+           "wall_runs": "", "repeats": 0, "rhs": None, "jvp": None, "steps": None, "error": None,
+           "train_rel": None, "load": round(load0, 2), "detail": "", "command": " ".join(map(shlex.quote, cmd))}
+    if code == 0 and os.path.exists(result):
+        with open(result) as f:
+            r = json.load(f)
+        walls = r["wall"]
+        row.update(status=r["status"], wall_median=statistics.median(walls) if walls else None,
+                   wall_runs=" ".join(f"{w:.4g}" for w in walls), repeats=len(walls), rhs=r.get("rhs"),
+                   jvp=r.get("jvp"), steps=r.get("steps"), detail=r.get("detail", ""))
+        if r.get("iterations") is not None:
+            row["steps"] = r["iterations"]
+        U = np.load(final)
+        if np.all(np.isfinite(U)):
+            row["error"] = rel_error(U, ctx["Xref"])
+            row["train_rel"] = training_error(U, ctx["M"], ctx["b"]) / float(ctx["b"] @ ctx["b"])
+    else:
+        row["detail"] = (err.strip().splitlines() or ["exit code %d" % code])[-1]
+        if code == -9:
+            row["status"] = "timeout"
+    log(f"  {tool:9s} {method:18s} {row['status']:9s} wall {fmt(row['wall_median'], '%.4g'):>9s} s"
+        f"  rhs {fmt(row['rhs'], '%d'):>8s}  jvp {fmt(row['jvp'], '%d'):>7s}"
+        f"  err {fmt(row['error'], '%.2e'):>9s}  train {fmt(row['train_rel'], '%.2e'):>9s}"
+        f"  (load {load0:.1f}, {elapsed:.0f} s)")
+    return row
 
 
 def fmt(x, spec):
@@ -166,10 +204,16 @@ def usable(row):
     return row["error"] is not None and row["error"] <= ACCURATE
 
 
+def at_main_setting(row):
+    """GD loops, and flow solvers at the issue's rtol 1e-8 / atol 1e-12 (rows of
+    older runs have no rtol: they were all at that setting)."""
+    return row.get("rtol") in (None, RTOL)
+
+
 def summarize(rows, problems):
     summary = []
     for name in problems:
-        pr = [r for r in rows if r["problem"] == name]
+        pr = [r for r in rows if r["problem"] == name and at_main_setting(r)]
         peers = [r for r in pr if r["tool"] != "flowsense" and usable(r)]
         ours = [r for r in pr if r["tool"] == "flowsense" and usable(r)]
         best_peer = min(peers, key=lambda r: r["wall_median"]) if peers else None
@@ -208,8 +252,42 @@ def summarize(rows, problems):
     return summary
 
 
-def table(rows, summary, sweep, kernels, manifest):
+def pareto(points):
+    """The rows no other row beats in both wall time and error, fastest first."""
+    front, best_error = [], math.inf
+    for r in sorted(points, key=lambda r: (r["wall_median"], r["error"])):
+        if r["error"] < best_error:
+            front.append(r)
+            best_error = r["error"]
+    return front
+
+
+def matched_accuracy(rows, problems):
+    """For every point of the peers' work-precision front (flow solvers at any
+    tolerance), flowsense's fastest flow-solver run at least as accurate
+    (errors below MATCH_FLOOR count as equal)."""
+    out = []
+    for name in problems:
+        flows = [r for r in rows if r["problem"] == name and is_flow_solver(r) and usable(r)]
+        peers = pareto([r for r in flows if r["tool"] != "flowsense"])
+        ours = [r for r in flows if r["tool"] == "flowsense"]
+        for p in peers:
+            level = max(p["error"], MATCH_FLOOR)
+            good = [r for r in ours if r["error"] <= level]
+            best = min(good, key=lambda r: r["wall_median"]) if good else None
+            out.append({"problem": name, "peer": f"{p['tool']} {p['method']}", "peer_rtol": p["rtol"],
+                        "peer_error": p["error"], "peer_wall": p["wall_median"],
+                        "flowsense": best["method"] if best else "-", "flowsense_rtol": best["rtol"] if best else None,
+                        "flowsense_error": best["error"] if best else None,
+                        "flowsense_wall": best["wall_median"] if best else None,
+                        "speedup": p["wall_median"] / best["wall_median"] if best else None})
+    return out
+
+
+def table(rows, summary, sweep, kernels, manifest, matched):
     L = []
+    others = [r for r in rows if not at_main_setting(r)]
+    rows = [r for r in rows if at_main_setting(r)]
     loads = [r["load"] for r in rows if r.get("load") is not None]
     load_text = f"load average {min(loads):.1f}-{max(loads):.1f} at the starts of the runs" if loads else ""
     L.append(f"Machine: {manifest['machine']['cpu']}, {manifest['machine']['cores']} cores; {load_text}; "
@@ -239,6 +317,31 @@ def table(rows, summary, sweep, kernels, manifest):
         L.append(f"| {s['problem']} | {s['best_flow_peer']} | {fmt(s['best_flow_peer_wall'], '%.4g')} | "
                  f"{s['flowsense_flow']} | {fmt(s['flowsense_flow_wall'], '%.4g')} | "
                  f"{fmt(s['flow_speedup'], '%.2f')}x |")
+    if others:
+        L.append("")
+        L.append("Work precision: the flow solvers that solved a problem at rtol 1e-8 also at rtol "
+                 + ", ".join(sorted({f"{r['rtol']:g}" for r in others}, key=float)) + " (atol = 1e-4 rtol):")
+        L.append("")
+        L.append("| problem | tool | method | rtol | status | wall s | rhs | jvp | steps | error vs ref |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        for r in sorted(others, key=lambda r: (r["problem"], r["tool"] != "flowsense", r["tool"], r["method"],
+                                                r["rtol"])):
+            L.append(f"| {r['problem']} | {r['tool']} | {r['method']} | {r['rtol']:g} | {r['status']} | "
+                     f"{fmt(r['wall_median'], '%.4g')} | {fmt(r['rhs'], '%d')} | {fmt(r['jvp'], '%d')} | "
+                     f"{fmt(r['steps'], '%d')} | {fmt(r['error'] if r['status'] == 'ok' else None, '%.1e')} |")
+    if matched:
+        L.append("")
+        L.append(f"Matched accuracy: every point of the peers' work-precision front (flow solvers, any rtol; "
+                 f"no faster peer run is as accurate) against flowsense's fastest flow-solver run that is at "
+                 f"least as accurate (errors below {MATCH_FLOOR:g} count as equal):")
+        L.append("")
+        L.append("| problem | peer | rtol | its error | wall s | flowsense | rtol | error | wall s | speedup |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        for m in matched:
+            L.append(f"| {m['problem']} | {m['peer']} | {fmt(m['peer_rtol'], '%g')} | {m['peer_error']:.1e} | "
+                     f"{m['peer_wall']:.4g} | {m['flowsense']} | {fmt(m['flowsense_rtol'], '%g')} | "
+                     f"{fmt(m['flowsense_error'], '%.1e')} | {fmt(m['flowsense_wall'], '%.4g')} | "
+                     f"{fmt(m['speedup'], '%.2f')}x |")
     if sweep:
         L.append("")
         L.append("| problem 5: Example 1.1 sweep (18 runs, stepper auto) | wall s | load at start |")
@@ -252,7 +355,7 @@ def table(rows, summary, sweep, kernels, manifest):
     return "\n".join(L)
 
 
-NUMERIC = {"wall_median": float, "ratio_to_best_peer": float, "repeats": int, "rhs": int, "jvp": int,
+NUMERIC = {"rtol": float, "wall_median": float, "ratio_to_best_peer": float, "repeats": int, "rhs": int, "jvp": int,
            "steps": int, "error": float, "train_rel": float, "load": float}
 
 
@@ -302,10 +405,19 @@ def main():
     ap.add_argument("--exclude", default="", help="comma-separated tool:method pairs not to run, e.g. scipy:BDF")
     ap.add_argument("--only", default="", help="run only this tool (e.g. flowsense); the other tools' rows "
                     "are kept from the previous run in --out")
+    ap.add_argument("--tolerances", default=str(RTOL),
+                    help="comma-separated rtol values for a work-precision comparison of the flow solvers "
+                         "(e.g. 1e-6,1e-8,1e-10; atol = 1e-4 rtol); the main table stays at rtol 1e-8")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 unless every tool solved every problem (flow solvers: error vs the reference "
                          f"below {ACCURATE:g}; GD loops: the training-error target): the CTest smoke test")
     args = ap.parse_args()
+    try:
+        args.tolerances = sorted({float(x) for x in args.tolerances.split(",") if x.strip()} | {RTOL})
+    except ValueError:
+        ap.error(f"--tolerances: expected comma-separated numbers such as 1e-6,1e-8,1e-10, got '{args.tolerances}'")
+    if any(not (0 < t < 1) for t in args.tolerances):
+        ap.error(f"--tolerances: every rtol must lie in (0, 1), got {args.tolerances}")
     if args.quick:
         args.repeats = 1
         args.budget = min(args.budget, 60.0)
@@ -371,11 +483,14 @@ def main():
         print(out)
 
     summary = summarize(rows, problems)
+    matched = matched_accuracy(rows, problems)
     manifest = {"command": " ".join(map(shlex.quote, sys.argv)), "started": started,
                 "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "machine": machine(), "load_before": load_before, "load_after": os.getloadavg(),
                 "repeats": args.repeats, "budget_seconds": args.budget, "quick": args.quick,
                 "rtol": RTOL, "atol": ATOL, "accurate_below": ACCURATE,
+                "work_precision_rtols": args.tolerances, "work_precision_atol_per_rtol": ATOL_PER_RTOL,
+                "matched_accuracy_floor": MATCH_FLOOR,
                 "python_peer_blas_threads": args.blas_threads, "problems": problems}
     try:
         manifest["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -384,7 +499,7 @@ def main():
         manifest["machine"]["scipy"] = scipy.__version__
     except Exception:
         pass
-    fields = ["problem", "tool", "method", "status", "wall_median", "ratio_to_best_peer", "wall_runs", "repeats",
+    fields = ["problem", "tool", "method", "rtol", "status", "wall_median", "ratio_to_best_peer", "wall_runs", "repeats",
               "rhs", "jvp", "steps", "error", "train_rel", "load", "detail", "command"]
     for fname, data, cols in (("results.csv", rows, fields),
                               ("summary.csv", summary, list(summary[0].keys()) if summary else [])):
@@ -397,7 +512,8 @@ def main():
     manifest["sweep"] = sweep
     manifest["kernels"] = kernels
     manifest["summary"] = summary
-    text = table(rows, summary, sweep, kernels, manifest)
+    manifest["matched_accuracy"] = matched
+    text = table(rows, summary, sweep, kernels, manifest, matched)
     for fname, content in (("manifest.json", json.dumps(manifest, indent=2)), ("table.md", text + "\n")):
         tmp = os.path.join(args.out, fname + ".tmp")
         with open(tmp, "w") as f:
@@ -405,14 +521,15 @@ def main():
         os.replace(tmp, os.path.join(args.out, fname))
     log("\n" + text)
     subprocess.run([PY, os.path.join(HERE, "plot_bench.py"), "--results", os.path.join(args.out, "results.csv"),
-                    "--out", os.path.join(args.out, "performance.png")], check=False)
+                    "--out", os.path.join(args.out, "performance.png"),
+                    "--work-precision", os.path.join(args.out, "work_precision.png")], check=False)
     if args.check:
         bad = [f"{r['problem']} {r['tool']} {r['method']}: {r['status']}, error {fmt(r['error'], '%.2e')}"
-               for r in rows if not usable(r)]
+               for r in rows if at_main_setting(r) and not usable(r)]
         if bad:
             log("\n[bench] check failed: not every tool solved its problem:\n  " + "\n  ".join(bad))
             return 1
-        log(f"\n[bench] check passed: {len(rows)} runs agree with the reference")
+        log(f"\n[bench] check passed: {sum(map(at_main_setting, rows))} runs agree with the reference")
     return 0
 
 
