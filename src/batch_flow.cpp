@@ -39,6 +39,27 @@ BatchFactorFlow::BatchFactorFlow(SensingLoss loss, Index members) : loss_(std::m
     throw std::invalid_argument("BatchFactorFlow: expected members >= 1, got " + std::to_string(members));
 }
 
+namespace {
+
+/// Buffers of one right-hand side, kept per calling thread so that a step
+/// does not allocate (a member's d x d matrices and the K x D products).
+struct Workspace {
+  std::vector<Matrix> X, S;
+  Matrix Pt, Gt;  // members as rows: K x D
+  Matrix R;       // plain form: M P - b 1^T, m x K
+  Vector x, g;
+};
+Workspace& workspace() {
+  thread_local Workspace w;
+  return w;
+}
+
+bool has_packed_matrix(const SensingLoss& loss) {
+  return dynamic_cast<const PackedOperator*>(&loss.op()) != nullptr;
+}
+
+}  // namespace
+
 void BatchFactorFlow::batched_adjoint(const std::vector<Matrix>& W, bool residual, std::vector<Matrix>& S) const {
   const Index K = static_cast<Index>(W.size());
   S.resize(W.size());
@@ -54,31 +75,34 @@ void BatchFactorFlow::batched_adjoint(const std::vector<Matrix>& W, bool residua
     return;
   }
   const Index d = loss_.op().dim();
-  Matrix P(packed_size(d), K);
-  Vector x;
+  // The members go in as the rows of Pt (K x D): the normal form's product
+  // reads Q's triangle once for all of them in that layout
+  // (core/symmetric_product.hpp), and the plain form's GEMMs take it
+  // transposed at no cost.
+  Workspace& ws = workspace();
+  ws.Pt.resize(K, packed_size(d));
   for (Index k = 0; k < K; ++k) {
-    pack_symmetric(W[k], x);
-    P.col(k) = x;
+    pack_symmetric(W[k], ws.x);
+    ws.Pt.row(k) = ws.x.transpose();
   }
-  Matrix G;
+  const Vector* shift = nullptr;  // subtracted from every member's product
   if (q) {
-    q->apply(P, G);
-    if (residual) G.colwise() -= q->data_adjoint();
+    q->apply_rows(ws.Pt, ws.Gt);
+    if (residual) shift = &q->data_adjoint();
   } else {
     const Matrix& M = packed->packed_rows();
-    Matrix R;
-    R.noalias() = M * P;
-    if (residual) R.colwise() -= loss_.data();
-    G.noalias() = M.transpose() * R;
+    ws.R.noalias() = M * ws.Pt.transpose();
+    if (residual) ws.R.colwise() -= loss_.data();
+    ws.Gt.noalias() = ws.R.transpose() * M;
   }
-  for (Index k = 0; k < K; ++k) unpack_symmetric(G.col(k), d, S[k]);
+  for (Index k = 0; k < K; ++k) {
+    if (shift)
+      ws.g.noalias() = ws.Gt.row(k).transpose() - *shift;
+    else
+      ws.g = ws.Gt.row(k).transpose();
+    unpack_symmetric(ws.g, d, S[k]);
+  }
 }
-
-namespace {
-bool has_packed_matrix(const SensingLoss& loss) {
-  return dynamic_cast<const PackedOperator*>(&loss.op()) != nullptr;
-}
-}  // namespace
 
 void BatchFactorFlow::operator()(const Matrix& U, Matrix& dUdt, double /*t*/) const {
   const Index p = U.cols() / members_;
@@ -92,12 +116,13 @@ void BatchFactorFlow::operator()(const Matrix& U, Matrix& dUdt, double /*t*/) co
     }
     return;
   }
-  std::vector<Matrix> X(static_cast<std::size_t>(members_));
-  for (Index k = 0; k < members_; ++k) X[k].noalias() = U.middleCols(k * p, p) * U.middleCols(k * p, p).transpose();
-  std::vector<Matrix> S;
-  batched_adjoint(X, true, S);
+  Workspace& ws = workspace();
+  ws.X.resize(static_cast<std::size_t>(members_));
+  for (Index k = 0; k < members_; ++k) ws.X[k].noalias() = U.middleCols(k * p, p) * U.middleCols(k * p, p).transpose();
+  batched_adjoint(ws.X, true, ws.S);
   const double scale = -2.0 * loss_.c();
-  for (Index k = 0; k < members_; ++k) dUdt.middleCols(k * p, p).noalias() = scale * (S[k] * U.middleCols(k * p, p));
+  for (Index k = 0; k < members_; ++k)
+    dUdt.middleCols(k * p, p).noalias() = scale * (ws.S[k] * U.middleCols(k * p, p));
 }
 
 BatchFactorFlow::Linearization::Linearization(const BatchFactorFlow& flow, const Matrix& U) : flow_(&flow), U_(U) {

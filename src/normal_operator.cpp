@@ -1,6 +1,5 @@
 #include "flowsense/problem/normal_operator.hpp"
 
-#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -39,29 +38,16 @@ void NormalOperator::set_threads(int threads) {
 void NormalOperator::apply(const Vector& x, Vector& y) const { symmetric_product(q_, x, y, pool_.get()); }
 
 void NormalOperator::apply(const Matrix& X, Matrix& Y) const {
-  const Index D = q_.rows(), K = X.cols();
-  if (K == 1) {
-    Vector y;
-    apply(Vector(X.col(0)), y);
-    Y = y;
-    return;
-  }
-  // Q is symmetric, so row j of Q X is Q(:, j)^T X: walking Q column by
-  // column streams it once, contiguously, while X (D x K, 8 D K bytes) stays
-  // in cache, and no operand is packed (Eigen's GEMM copies Q into panels on
-  // every call, which at K ~ 8 costs as much as the product). Each entry is
-  // the same dot product whichever thread computes it; the tasks are fixed
-  // blocks of 64 columns.
-  Matrix Yt(K, D);
-  constexpr Index block = 64;
-  const Index blocks = (D + block - 1) / block;
-  auto task = [&](Index k) {
-    const Index lo = k * block, hi = std::min(D, lo + block);
-    for (Index j = lo; j < hi; ++j) Yt.col(j).noalias() = X.transpose() * q_.col(j);
-  };
-  if (!pool_ || !pool_->try_run(blocks, task))
-    for (Index k = 0; k < blocks; ++k) task(k);
+  Matrix Yt;
+  apply_rows(X.transpose(), Yt);
   Y = Yt.transpose();
+}
+
+void NormalOperator::apply_rows(const Matrix& Xt, Matrix& Yt) const {
+  // Each entry of Q's lower triangle is loaded once and used for all K
+  // right-hand sides, twice (its row and its column); the same fixed blocks
+  // as the single product, so the bits do not depend on the thread count.
+  symmetric_product_rows(q_, Xt, Yt, pool_.get());
 }
 
 void NormalOperator::residual_adjoint(const Vector& x, Vector& g) const {

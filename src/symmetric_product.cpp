@@ -1,5 +1,6 @@
 #include "flowsense/core/symmetric_product.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -33,11 +34,9 @@ inline vec load(const double* p) {
   return v;
 }
 inline void store(double* p, vec v) { std::memcpy(p, &v, sizeof v); }
-inline vec broadcast(double a) {
-  vec v;
-  for (int k = 0; k < W; ++k) v[k] = a;
-  return v;
-}
+// a - 0 is a for every a (-0 too); GCC emits one broadcast (an element-wise
+// loop here compiled to W masked broadcasts per call).
+inline vec broadcast(double a) { return a - vec{}; }
 inline double sum(vec a) {
   double s = 0;
   for (int k = 0; k < W; ++k) s += a[k];
@@ -96,7 +95,142 @@ void column_group(const double* Q, Index ld, Index D, Index j, Index n, const do
   for (Index k = 0; k < n; ++k) t[j + k] = dot[k];
 }
 
+// The several-right-hand-side product (symmetric_product_rows). Its blocks
+// are wider than the single product's: each block keeps a private buffer of
+// K (D - r0) partial sums, and with 64-column blocks at D = 5050 those
+// buffers (13 MB at K = 8) would add 40 % to the bytes of Q's triangle.
+constexpr Index rows_block = 128;
+constexpr int registers = W == 8 ? 32 : 16;  // zmm with AVX-512, else ymm/xmm
+
+/// Columns per group for V vectors of lanes: acc and x_j (2 V NR registers)
+/// plus x_i, w_i (2 V) and the broadcast Q entry must fit in the register
+/// file; a power of two, so that the groups tile a block.
+constexpr Index group_of(int V) {
+  Index nr = 1;
+  while (2 * V * (2 * nr) + 2 * V + 1 <= registers) nr *= 2;
+  return nr;
+}
+
+/// As column_group for Kp = V W lanes and exactly NR columns j .. j+NR-1
+/// (compile-time, so that the accumulators stay in registers): x, w and t
+/// hold one row of Kp lanes per index (x + i Kp). w[i - r0] += Q(i, j+c)
+/// x[j+c] for i >= j+c and t[j+c] = sum_{i > j+c} Q(i, j+c) x[i], every lane
+/// at once.
+template <int V, Index NR>
+void column_group_rows(const double* Q, Index ld, Index D, Index j, const double* x, double* w, Index r0,
+                       double* t) {
+  constexpr Index Kp = V * W;
+  vec acc[NR][V], xj[NR][V];
+  const double* col[NR];
+  for (Index c = 0; c < NR; ++c) {
+    col[c] = Q + (j + c) * ld;
+    for (int v = 0; v < V; ++v) {
+      acc[c][v] = broadcast(0.0);
+      xj[c][v] = load(x + (j + c) * Kp + v * W);
+    }
+  }
+  // The NR x NR triangle on the diagonal.
+  for (Index c = 0; c < NR; ++c) {
+    const vec diag = broadcast(col[c][j + c]);
+    for (int v = 0; v < V; ++v) {
+      double* wp = w + (j + c - r0) * Kp + v * W;
+      store(wp, load(wp) + diag * xj[c][v]);
+    }
+    for (Index i = j + c + 1; i < j + NR; ++i) {
+      const vec q = broadcast(col[c][i]);
+      for (int v = 0; v < V; ++v) {
+        double* wp = w + (i - r0) * Kp + v * W;
+        store(wp, load(wp) + q * xj[c][v]);
+        acc[c][v] += q * load(x + i * Kp + v * W);
+      }
+    }
+  }
+  // Rows below: per row, V loads of x_i, V loads and stores of w_i, NR
+  // broadcasts of Q and 2 V NR FMAs. The chains into w_i are independent
+  // from row to row, so the out-of-order core overlaps them.
+  for (Index i = j + NR; i < D; ++i) {
+    vec xi[V], wi[V];
+    for (int v = 0; v < V; ++v) {
+      xi[v] = load(x + i * Kp + v * W);
+      wi[v] = load(w + (i - r0) * Kp + v * W);
+    }
+    for (Index c = 0; c < NR; ++c) {
+      const vec q = broadcast(col[c][i]);
+      for (int v = 0; v < V; ++v) {
+        wi[v] += q * xj[c][v];
+        acc[c][v] += q * xi[v];
+      }
+    }
+    for (int v = 0; v < V; ++v) store(w + (i - r0) * Kp + v * W, wi[v]);
+  }
+  for (Index c = 0; c < NR; ++c)
+    for (int v = 0; v < V; ++v) store(t + (j + c) * Kp + v * W, acc[c][v]);
+}
+
+/// Yt(k0 .. k0+kc-1, :) = (Q X)^T for the kc <= V W right-hand sides in those rows of Xt.
+template <int V>
+void rows_chunk(const Matrix& Q, const Matrix& Xt, Index k0, Index kc, Matrix& Yt, WorkerPool* pool) {
+  constexpr Index Kp = V * W, NR = group_of(V);
+  static_assert(rows_block % NR == 0, "groups must tile a block");
+  const Index D = Q.rows(), blocks = (D + rows_block - 1) / rows_block;
+  auto offset = [&](Index J) { return Kp * (J * D - rows_block * J * (J - 1) / 2); };  // of w_J in w
+  // Workspace: x (the right-hand sides, lanes padded with zeros), t, then
+  // the blocks' w_J; kept per calling thread so that the hot loop does not allocate.
+  thread_local std::vector<double> workspace;
+  const Index size = 2 * Kp * D + offset(blocks);
+  if (static_cast<Index>(workspace.size()) < size) workspace.resize(static_cast<std::size_t>(size));
+  double* x = workspace.data();
+  double* t = x + Kp * D;
+  double* w = t + Kp * D;
+  for (Index i = 0; i < D; ++i) {
+    for (Index k = 0; k < kc; ++k) x[i * Kp + k] = Xt(k0 + k, i);
+    for (Index k = kc; k < Kp; ++k) x[i * Kp + k] = 0.0;
+  }
+  const double* q = Q.data();
+  const Index ld = Q.outerStride();
+  auto task = [&](Index J) {
+    const Index r0 = J * rows_block, hi = std::min(D, r0 + rows_block);
+    double* wJ = w + offset(J);
+    std::memset(wJ, 0, sizeof(double) * static_cast<std::size_t>(Kp * (D - r0)));
+    Index j = r0;
+    for (; j + NR <= hi; j += NR) column_group_rows<V, NR>(q, ld, D, j, x, wJ, r0, t);
+    for (; j < hi; ++j) column_group_rows<V, 1>(q, ld, D, j, x, wJ, r0, t);  // the last block's ragged end
+  };
+  if (!pool || !pool->try_run(blocks, task))
+    for (Index J = 0; J < blocks; ++J) task(J);
+  // y = t + w_0 + w_1 + ..., in block order (repeatable for any thread count).
+  for (Index J = 0; J < blocks; ++J) {
+    const double* wJ = w + offset(J);
+    for (Index e = 0, n = Kp * (D - J * rows_block); e < n; ++e) t[Kp * J * rows_block + e] += wJ[e];
+  }
+  for (Index i = 0; i < D; ++i)
+    for (Index k = 0; k < kc; ++k) Yt(k0 + k, i) = t[i * Kp + k];
+}
+
 }  // namespace
+
+void symmetric_product_rows(const Matrix& Q, const Matrix& Xt, Matrix& Yt, WorkerPool* pool) {
+  const Index D = Q.rows();
+  if (Q.cols() != D)
+    throw std::invalid_argument("symmetric_product_rows(): expected a square Q, got " + std::to_string(Q.rows()) +
+                                " x " + std::to_string(Q.cols()));
+  if (Xt.cols() != D)
+    throw std::invalid_argument("symmetric_product_rows(): expected right-hand sides of length " +
+                                std::to_string(D) + " (Xt with " + std::to_string(D) + " columns), got " +
+                                std::to_string(Xt.cols()));
+  const Index K = Xt.rows();
+  Yt.resize(K, D);
+  // Up to four vectors of lanes per pass over Q; more right-hand sides take several passes.
+  for (Index k0 = 0; k0 < K; k0 += 4 * W) {
+    const Index kc = std::min<Index>(K - k0, 4 * W);
+    switch ((kc + W - 1) / W) {
+      case 1: rows_chunk<1>(Q, Xt, k0, kc, Yt, pool); break;
+      case 2: rows_chunk<2>(Q, Xt, k0, kc, Yt, pool); break;
+      case 3: rows_chunk<3>(Q, Xt, k0, kc, Yt, pool); break;
+      default: rows_chunk<4>(Q, Xt, k0, kc, Yt, pool); break;
+    }
+  }
+}
 
 void symmetric_product(const Matrix& Q, const Vector& x, Vector& y, WorkerPool* pool) {
   const Index D = Q.rows();

@@ -7,7 +7,8 @@
 // |y_i - (Qx)_i| <= gamma_D (|Q| |x|)_i (oracles.hpp), checked entrywise.
 // Sizes cover the kernel's edge cases: fewer than four columns, one column
 // group, a block of 64 and one column more, several blocks with a ragged
-// last block, and Example 1.1's D = 465.
+// last block, and Example 1.1's D = 465. The same oracle for the product
+// with several right-hand sides (symmetric_product_rows), over K too.
 //
 // Also the loss's per-thread memo of the last residual (src/sensing_loss.cpp),
 // which must return exactly what recomputing returns, and never another
@@ -93,6 +94,75 @@ TEST_CASE("symmetric product: bitwise the same result for every thread count", "
   Vector y;
   CHECK_THROWS_WITH(symmetric_product(Q, Vector::Zero(5), y), Catch::Contains("x of length 4, got 5"));
   CHECK_THROWS_WITH(symmetric_product(Matrix::Zero(3, 4), Vector::Zero(3), y), Catch::Contains("square"));
+}
+
+TEST_CASE("symmetric product, several right-hand sides: Y = Q X within Higham's bound, from the lower triangle",
+          "[kernels][oracle]") {
+  // K covers one partly filled SIMD vector of lanes, exactly one (8 with
+  // AVX-512), one more, several vectors, and more than one pass over Q (the
+  // kernel takes at most four vectors of lanes per pass); D covers groups
+  // smaller than a block, the 128-column block edges and a ragged last block.
+  for (const Index D : {1, 5, 9, 127, 128, 129, 300}) {
+    for (const Index K : {1, 3, 8, 9, 17, 40}) {
+      INFO("D = " << D << ", K = " << K);
+      Matrix Q = random_symmetric(D, 200 + static_cast<std::uint64_t>(D));
+      Matrix Xt(K, D);
+      for (Index k = 0; k < K; ++k) Xt.row(k) = random_vector(D, 300 + static_cast<std::uint64_t>(k)).transpose();
+      std::vector<long double> exact(static_cast<std::size_t>(K * D), 0.0L), bound(exact);
+      for (Index k = 0; k < K; ++k)
+        for (Index i = 0; i < D; ++i)
+          for (Index j = 0; j < D; ++j) {
+            const long double term = static_cast<long double>(Q(i, j)) * Xt(k, j);
+            exact[static_cast<std::size_t>(k * D + i)] += term;
+            bound[static_cast<std::size_t>(k * D + i)] += std::abs(term);
+          }
+      Q.triangularView<Eigen::StrictlyUpper>().setConstant(std::numeric_limits<double>::quiet_NaN());
+      Matrix Yt;
+      symmetric_product_rows(Q, Xt, Yt);
+      REQUIRE(Yt.rows() == K);
+      REQUIRE(Yt.cols() == D);
+      Index bad = 0;
+      for (Index k = 0; k < K; ++k)
+        for (Index i = 0; i < D; ++i) {
+          const auto e = static_cast<std::size_t>(k * D + i);
+          const double err = static_cast<double>(std::abs(Yt(k, i) - exact[e]));
+          if (!(err <= gamma_n(static_cast<double>(D)) * static_cast<double>(bound[e]))) ++bad;
+        }
+      CHECK(bad == 0);
+    }
+  }
+}
+
+TEST_CASE("symmetric product, several right-hand sides: bitwise the same for every thread count, and the "
+          "single product's values",
+          "[kernels][threads]") {
+  // D = 1275 (paper 003): 10 blocks of 128 columns, shared by the threads.
+  for (const Index D : {129, 1275}) {
+    INFO("D = " << D);
+    const Matrix Q = random_symmetric(D, 8);
+    Matrix Xt(8, D);
+    for (Index k = 0; k < 8; ++k) Xt.row(k) = random_vector(D, 9 + static_cast<std::uint64_t>(k)).transpose();
+    Matrix Y1;
+    symmetric_product_rows(Q, Xt, Y1);
+    for (Index k = 0; k < 8; ++k) {  // another summation order: equal to rounding
+      Vector y;
+      symmetric_product(Q, Vector(Xt.row(k).transpose()), y);
+      CHECK((y - Y1.row(k).transpose()).norm() <= 1e-13 * y.norm());
+    }
+    for (const int threads : {2, 3, 5}) {
+      INFO("threads = " << threads);
+      WorkerPool pool(threads);
+      for (int call = 0; call < 10; ++call) {
+        Matrix Y;
+        symmetric_product_rows(Q, Xt, Y, &pool);
+        REQUIRE((Y - Y1).norm() == 0.0);
+      }
+    }
+  }
+  const Matrix Q = random_symmetric(4, 1);
+  Matrix Y;
+  CHECK_THROWS_WITH(symmetric_product_rows(Q, Matrix::Zero(2, 5), Y), Catch::Contains("Xt with 4 columns), got 5"));
+  CHECK_THROWS_WITH(symmetric_product_rows(Matrix::Zero(3, 4), Matrix::Zero(2, 3), Y), Catch::Contains("square"));
 }
 
 TEST_CASE("worker pool: every task runs exactly once, also with concurrent callers", "[kernels][threads]") {

@@ -36,6 +36,8 @@
 // persistent pool of T - 1 workers (core/worker_pool.hpp) that the products
 // share; the work is cut into fixed blocks whatever T is, so results are
 // bitwise identical across thread counts (tests/test_normal_operator.cpp).
+// The batched product apply_rows() reads the same triangle once for K
+// right-hand sides, 2K FMAs per entry loaded.
 #include <memory>
 
 #include "flowsense/problem/packed_operator.hpp"
@@ -65,8 +67,13 @@ public:
 
   /// y = Q x.
   void apply(const Vector& x, Vector& y) const;
-  /// Y = Q X for K columns at once (one GEMM: the batched flows, flow/batch_flow.hpp).
+  /// Y = Q X for K columns at once (by apply_rows on X^T).
   void apply(const Matrix& X, Matrix& Y) const;
+  /// Yt = (Q X)^T for K right-hand sides stored as the rows of Xt (K x D):
+  /// the batched flows' product (flow/batch_flow.hpp), which packs its
+  /// members straight into that layout. Q is read once for all K
+  /// (core/symmetric_product.hpp, symmetric_product_rows).
+  void apply_rows(const Matrix& Xt, Matrix& Yt) const;
   /// g = Q x - c = vech(A*(A(X) - b)) for x = vech(X).
   void residual_adjoint(const Vector& x, Vector& g) const;
   /// S = A*(A(X) - b) for a symmetric X (upper triangle read).
