@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "flowsense/core/gram_product.hpp"
 #include "flowsense/core/packed.hpp"
 #include "flowsense/problem/normal_operator.hpp"
 #include "flowsense/problem/packed_operator.hpp"
@@ -44,9 +45,10 @@ namespace {
 /// Buffers of one right-hand side, kept per calling thread so that a step
 /// does not allocate (a member's d x d matrices and the K x D products).
 struct Workspace {
-  std::vector<Matrix> X, S;
+  std::vector<Matrix> X, S;  // the right-hand side's U_k U_k^T and A*(A(X_k) - b)
+  std::vector<Matrix> W, N;  // a Jacobian-vector product's U_k V_k^T + V_k U_k^T and A*(A(W_k))
+  Matrix sym;
   Matrix Pt, Gt;  // members as rows: K x D
-  Matrix R;       // plain form: M P - b 1^T, m x K
   Vector x, g;
 };
 Workspace& workspace() {
@@ -75,10 +77,10 @@ void BatchFactorFlow::batched_adjoint(const std::vector<Matrix>& W, bool residua
     return;
   }
   const Index d = loss_.op().dim();
-  // The members go in as the rows of Pt (K x D): the normal form's product
-  // reads Q's triangle once for all of them in that layout
-  // (core/symmetric_product.hpp), and the plain form's GEMMs take it
-  // transposed at no cost.
+  // The members go in as the rows of Pt (K x D), the layout of both
+  // batched kernels: the normal form reads Q's triangle once for all of them
+  // (core/symmetric_product.hpp), the plain form streams M once per product
+  // (core/gram_product.hpp).
   Workspace& ws = workspace();
   ws.Pt.resize(K, packed_size(d));
   for (Index k = 0; k < K; ++k) {
@@ -90,10 +92,7 @@ void BatchFactorFlow::batched_adjoint(const std::vector<Matrix>& W, bool residua
     q->apply_rows(ws.Pt, ws.Gt);
     if (residual) shift = &q->data_adjoint();
   } else {
-    const Matrix& M = packed->packed_rows();
-    ws.R.noalias() = M * ws.Pt.transpose();
-    if (residual) ws.R.colwise() -= loss_.data();
-    ws.Gt.noalias() = ws.R.transpose() * M;
+    gram_product_rows(packed->packed_rows(), residual ? &loss_.data() : nullptr, ws.Pt, ws.Gt);
   }
   for (Index k = 0; k < K; ++k) {
     if (shift)
@@ -134,11 +133,12 @@ BatchFactorFlow::Linearization::Linearization(const BatchFactorFlow& flow, const
 
 void BatchFactorFlow::Linearization::operator()(const Matrix& V, Matrix& out) const {
   const Index K = flow_->members(), p = U_.cols() / K;
-  std::vector<Matrix> W(static_cast<std::size_t>(K));
+  Workspace& ws = workspace();
+  std::vector<Matrix>& W = ws.W;
+  W.resize(static_cast<std::size_t>(K));
   for (Index k = 0; k < K; ++k) {
-    Matrix sym;
-    sym.noalias() = U_.middleCols(k * p, p) * V.middleCols(k * p, p).transpose();
-    W[k] = sym + sym.transpose();  // U_k V_k^T + V_k U_k^T
+    ws.sym.noalias() = U_.middleCols(k * p, p) * V.middleCols(k * p, p).transpose();
+    W[k] = ws.sym + ws.sym.transpose();  // U_k V_k^T + V_k U_k^T
   }
   out.resize(V.rows(), V.cols());
   const double scale = -2.0 * flow_->loss().c();
@@ -150,7 +150,7 @@ void BatchFactorFlow::Linearization::operator()(const Matrix& V, Matrix& out) co
     }
     return;
   }
-  std::vector<Matrix> N;
+  std::vector<Matrix>& N = ws.N;
   flow_->batched_adjoint(W, false, N);
   for (Index k = 0; k < K; ++k)
     out.middleCols(k * p, p).noalias() =

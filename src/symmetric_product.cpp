@@ -7,41 +7,15 @@
 #include <vector>
 
 #include "flowsense/core/worker_pool.hpp"
+#include "simd_lanes.hpp"
 
 namespace flowsense {
 
 namespace {
 
+using namespace simd;
+
 constexpr Index block = 64;  // columns per task; fixed, so results do not depend on threads
-
-// W doubles per vector: eight where the target has AVX-512 (one zmm
-// register), four with AVX (one ymm), else two (SSE2, the x86-64 baseline
-// of a FLOWSENSE_NATIVE_ARCH=OFF build, or NEON; wider GCC vectors there
-// would be split anyway and change the ABI of these helpers, -Wpsabi). GCC
-// contracts a*b + c to an FMA where the target has one.
-#if defined(__AVX512F__)
-constexpr int W = 8;
-#elif defined(__AVX__)
-constexpr int W = 4;
-#else
-constexpr int W = 2;
-#endif
-typedef double vec __attribute__((vector_size(8 * W)));
-
-inline vec load(const double* p) {
-  vec v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store(double* p, vec v) { std::memcpy(p, &v, sizeof v); }
-// a - 0 is a for every a (-0 too); GCC emits one broadcast (an element-wise
-// loop here compiled to W masked broadcasts per call).
-inline vec broadcast(double a) { return a - vec{}; }
-inline double sum(vec a) {
-  double s = 0;
-  for (int k = 0; k < W; ++k) s += a[k];
-  return s;
-}
 
 constexpr Index group = 8;  // columns that share each load and store of x and y
 
@@ -100,7 +74,6 @@ void column_group(const double* Q, Index ld, Index D, Index j, Index n, const do
 // K (D - r0) partial sums, and with 64-column blocks at D = 5050 those
 // buffers (13 MB at K = 8) would add 40 % to the bytes of Q's triangle.
 constexpr Index rows_block = 128;
-constexpr int registers = W == 8 ? 32 : 16;  // zmm with AVX-512, else ymm/xmm
 
 /// Columns per group for V vectors of lanes: acc and x_j (2 V NR registers)
 /// plus x_i, w_i (2 V) and the broadcast Q entry must fit in the register
@@ -182,10 +155,7 @@ void rows_chunk(const Matrix& Q, const Matrix& Xt, Index k0, Index kc, Matrix& Y
   double* x = workspace.data();
   double* t = x + Kp * D;
   double* w = t + Kp * D;
-  for (Index i = 0; i < D; ++i) {
-    for (Index k = 0; k < kc; ++k) x[i * Kp + k] = Xt(k0 + k, i);
-    for (Index k = kc; k < Kp; ++k) x[i * Kp + k] = 0.0;
-  }
+  to_lanes(Xt, k0, kc, Kp, x);
   const double* q = Q.data();
   const Index ld = Q.outerStride();
   auto task = [&](Index J) {
@@ -203,8 +173,7 @@ void rows_chunk(const Matrix& Q, const Matrix& Xt, Index k0, Index kc, Matrix& Y
     const double* wJ = w + offset(J);
     for (Index e = 0, n = Kp * (D - J * rows_block); e < n; ++e) t[Kp * J * rows_block + e] += wJ[e];
   }
-  for (Index i = 0; i < D; ++i)
-    for (Index k = 0; k < kc; ++k) Yt(k0 + k, i) = t[i * Kp + k];
+  from_lanes(t, Kp, k0, kc, Yt);
 }
 
 }  // namespace
@@ -221,15 +190,7 @@ void symmetric_product_rows(const Matrix& Q, const Matrix& Xt, Matrix& Yt, Worke
   const Index K = Xt.rows();
   Yt.resize(K, D);
   // Up to four vectors of lanes per pass over Q; more right-hand sides take several passes.
-  for (Index k0 = 0; k0 < K; k0 += 4 * W) {
-    const Index kc = std::min<Index>(K - k0, 4 * W);
-    switch ((kc + W - 1) / W) {
-      case 1: rows_chunk<1>(Q, Xt, k0, kc, Yt, pool); break;
-      case 2: rows_chunk<2>(Q, Xt, k0, kc, Yt, pool); break;
-      case 3: rows_chunk<3>(Q, Xt, k0, kc, Yt, pool); break;
-      default: rows_chunk<4>(Q, Xt, k0, kc, Yt, pool); break;
-    }
-  }
+  for_lane_chunks(K, [&](auto V, Index k0, Index kc) { rows_chunk<decltype(V)::value>(Q, Xt, k0, kc, Yt, pool); });
 }
 
 void symmetric_product(const Matrix& Q, const Vector& x, Vector& y, WorkerPool* pool) {

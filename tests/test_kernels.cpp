@@ -1,6 +1,7 @@
 // The kernels under the normal operator (issue 5): the half-triangle
 // product y = Q x (core/symmetric_product.hpp) and the persistent worker
-// pool (core/worker_pool.hpp).
+// pool (core/worker_pool.hpp); and the batched plain form's
+// M^T (M X - b 1^T) (core/gram_product.hpp).
 //
 // Oracle for the product: the same sum in long double from the full Q (both
 // triangles), with Higham's bound for a computed sum of D products,
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "flowsense/core/gram_product.hpp"
 #include "flowsense/core/random.hpp"
 #include "flowsense/core/symmetric_product.hpp"
 #include "flowsense/core/worker_pool.hpp"
@@ -163,6 +165,61 @@ TEST_CASE("symmetric product, several right-hand sides: bitwise the same for eve
   Matrix Y;
   CHECK_THROWS_WITH(symmetric_product_rows(Q, Matrix::Zero(2, 5), Y), Catch::Contains("Xt with 4 columns), got 5"));
   CHECK_THROWS_WITH(symmetric_product_rows(Matrix::Zero(3, 4), Matrix::Zero(2, 3), Y), Catch::Contains("square"));
+}
+
+TEST_CASE("gram product: G = M^T (M X - b 1^T) for several right-hand sides within Higham's bound",
+          "[kernels][oracle]") {
+  // Oracle: both products in long double. The computed R carries the error
+  // of a sum of D products, gamma_D (|M| |X| + |b|); G adds that error times
+  // |M^T| and a sum of m products of its own: entrywise,
+  // |G - G*| <= gamma_{D+m+1} |M^T| (|M| |X| + |b|) (Higham, eq. 3.13 twice).
+  // Sizes: D below, at and just above a column group (16 with AVX-512) and
+  // with ragged ends; K as in the symmetric product's test.
+  for (const auto& [m, D] : std::vector<std::pair<Index, Index>>{{1, 1}, {7, 16}, {33, 17}, {100, 37}, {240, 465}}) {
+    for (const Index K : {1, 3, 8, 9, 17, 40}) {
+      for (const bool with_b : {true, false}) {
+        INFO("m = " << m << ", D = " << D << ", K = " << K << (with_b ? ", with b" : ", without b"));
+        Rng rng(400 + static_cast<std::uint64_t>(m + D + K));
+        const Matrix M = rng.normal_matrix(m, D);
+        const Vector b = random_vector(m, 500 + static_cast<std::uint64_t>(m));
+        Matrix Xt(K, D);
+        for (Index k = 0; k < K; ++k) Xt.row(k) = random_vector(D, 600 + static_cast<std::uint64_t>(k)).transpose();
+        Matrix Gt;
+        gram_product_rows(M, with_b ? &b : nullptr, Xt, Gt);
+        REQUIRE(Gt.rows() == K);
+        REQUIRE(Gt.cols() == D);
+        const double gamma = gamma_n(static_cast<double>(D + m + 1));
+        Index bad = 0;
+        for (Index k = 0; k < K; ++k) {
+          std::vector<long double> r(static_cast<std::size_t>(m)), r_abs(static_cast<std::size_t>(m));
+          for (Index i = 0; i < m; ++i) {
+            long double s = with_b ? -static_cast<long double>(b[i]) : 0.0L;
+            long double a = with_b ? std::abs(static_cast<long double>(b[i])) : 0.0L;
+            for (Index j = 0; j < D; ++j) {
+              s += static_cast<long double>(M(i, j)) * Xt(k, j);
+              a += std::abs(static_cast<long double>(M(i, j)) * Xt(k, j));
+            }
+            r[static_cast<std::size_t>(i)] = s;
+            r_abs[static_cast<std::size_t>(i)] = a;
+          }
+          for (Index j = 0; j < D; ++j) {
+            long double g = 0.0L, bound = 0.0L;
+            for (Index i = 0; i < m; ++i) {
+              g += static_cast<long double>(M(i, j)) * r[static_cast<std::size_t>(i)];
+              bound += std::abs(static_cast<long double>(M(i, j))) * r_abs[static_cast<std::size_t>(i)];
+            }
+            if (!(std::abs(Gt(k, j) - g) <= gamma * bound)) ++bad;
+          }
+        }
+        CHECK(bad == 0);
+      }
+    }
+  }
+  const Matrix M = Matrix::Ones(3, 4);
+  const Vector b = Vector::Zero(2);
+  Matrix Gt;
+  CHECK_THROWS_WITH(gram_product_rows(M, nullptr, Matrix::Zero(2, 5), Gt), Catch::Contains("Xt with 4 columns), got 5"));
+  CHECK_THROWS_WITH(gram_product_rows(M, &b, Matrix::Zero(2, 4), Gt), Catch::Contains("b of length m = 3, got 2"));
 }
 
 TEST_CASE("worker pool: every task runs exactly once, also with concurrent callers", "[kernels][threads]") {

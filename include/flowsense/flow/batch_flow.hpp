@@ -4,17 +4,23 @@
 //
 // State: the K members side by side, U = [U_1 ... U_K], d x (K p). One
 // right-hand side stacks x_k = vech(U_k U_k^T) as the columns of a D x K
-// matrix P, so that the operator is applied to all members by one
-// matrix-matrix product instead of K matrix-vector ones:
+// matrix P (stored as its transpose, the members as rows), so that the
+// operator is applied to all members by one matrix-matrix product instead
+// of K matrix-vector ones:
 //
-//   normal form:  G = Q P - c 1^T              (one GEMM, Q read once for all K)
-//   plain form:   G = M^T (M P - b 1^T)        (two GEMMs, M read twice for all K)
+//   normal form:  G = Q P - c 1^T         (Q's lower triangle read once for all K,
+//                                          core/symmetric_product.hpp)
+//   plain form:   G = M^T (M P - b 1^T)   (M streamed twice for all K,
+//                                          core/gram_product.hpp)
 //   then          U_k' = -2c unvech(G_k) U_k.
 //
-// A GEMV streams its matrix once per member; a GEMM streams it once per
-// block of members and runs at DGEMM speed (bench/bench_kernels.cpp measures
-// the ratio). Which form runs is the loss' choice (loss/operator_form.hpp;
-// a batched evaluation counts as K evaluations for the cost model). Operators
+// A matrix-vector product streams its matrix once per member and is bound by
+// those bytes; the batched kernels load each entry once for K members and use
+// it in K (plain) or 2K (normal) FMAs, so they run near the core's FMA rate
+// (bench/bench_kernels.cpp measures the ratio). Buffers are kept per thread:
+// a right-hand side does not allocate once the first one has run. Which
+// form runs is the loss' choice (loss/operator_form.hpp; a batched
+// evaluation counts as K evaluations for the cost model). Operators
 // without a packed matrix (rank-one, entry sampling, full observation) fall
 // back to K separate gradients, with the same results.
 //
