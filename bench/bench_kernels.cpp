@@ -1,23 +1,31 @@
 // Issue 5, problem 6: the factor flow's right-hand side alone, against a
 // roofline that this program measures on the machine it runs on.
 //
-//   bench_kernels [--quick] [--repeats N] [--threads T]
+//   bench_kernels [--quick] [--repeats N] [--threads T] [--sizes d:m,d:m,...]
 //
 // Machine: a STREAM-like read (Eigen sum over an array; at 256 MB for memory,
 // and at each kernel's own working-set size, so that operators that sit in
-// the caches are held to the caches' bandwidth) and a DGEMM (Eigen, n = 1024)
-// for peak flops, both on one thread, best of the repeats.
+// the caches are held to the caches' bandwidth), and for peak flops the
+// larger of a DGEMM (Eigen, n = 1024) and a loop of independent FMAs on
+// SIMD registers (the core's own limit: with AVX-512 Eigen's DGEMM reaches
+// only part of it, and the batched kernels more than Eigen's DGEMM, so a
+// roofline on DGEMM alone would not bound them). All on one thread, median
+// of the repeats (the FMA loop: best of many short runs). --sizes restricts the table to the given (d, m) pairs.
 //
 // Kernels, per right-hand side U' = -2c A*(A(UU^T) - b) U with U d x d
 // (flow/factor_flow.hpp, flow/batch_flow.hpp):
 //   plain    M x and M^T r: 16 m D bytes, 4 m D + 4 d^3 flops
 //   normal   Q x:           4 D(D+1) bytes (the lower triangle, core/symmetric_product.hpp),
 //                           2 D^2 + 4 d^3 flops (Q = M^T M, built once)
-//   batched  K = 8 members by one GEMM (normal form where the cost model
-//            picks it, else plain), per member: 8 D^2 / K (or 16 m D / K)
-//            bytes, same flops as one member.
+//   batched  K = 8 members by one product (normal form where the cost model
+//            picks it, else plain; flow/batch_flow.hpp), per member:
+//            4 D(D+1) / K bytes (Q's lower triangle, read once for all K) or
+//            16 m D / K (M streamed twice), same flops as one member.
 // Roofline time = max(bytes / bandwidth, flops / peak); "reached" is that
-// bound over the measured median time (1.0 = at the roofline).
+// bound over the measured median time (1.0 = at the roofline); "vs DGEMM"
+// the same with Eigen's DGEMM rate as the peak (the definition of earlier
+// tables, which the batched kernels exceed). The batched rows count 3 d^3
+// flops for X = U U^T and S U (the batch computes one triangle of X).
 //
 // Sizes: d in {30, 50, 100, 200}, m = 4 r d with r = 2 (Example 1.1's
 // m = 240 at d = 30) and m = 5000 (paper 003). The normal form is skipped
@@ -30,6 +38,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "flowsense/core/packed.hpp"
@@ -89,6 +98,38 @@ double read_bandwidth(std::size_t bytes, int reps) {
   return static_cast<double>(n) * sizeof(double) / sec;
 }
 
+/// Flops/s of independent FMA chains on SIMD registers (twelve vectors,
+/// so that the FMA latency is hidden): the core's peak, without memory. The
+/// best of many short runs (~25 us each), since a run that the scheduler
+/// interrupts measures the other processes, not the core.
+double fma_peak(int reps) {
+#if defined(__AVX512F__)
+  typedef double vec __attribute__((vector_size(64)));
+#elif defined(__AVX__)
+  typedef double vec __attribute__((vector_size(32)));
+#else
+  typedef double vec __attribute__((vector_size(16)));
+#endif
+  constexpr int lanes = sizeof(vec) / sizeof(double), chains = 12, steps = 4096;
+  const volatile double va = 0.999999, vb = 1e-7;
+  const double a = va, b = vb;
+  vec r[chains];
+  for (int c = 0; c < chains; ++c)
+    for (int l = 0; l < lanes; ++l) r[c][l] = 1.0 + 1e-3 * (c + l);
+  double best = 1e300;
+  for (int rep = 0; rep < 100 * reps; ++rep) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < steps; ++i)
+      for (int c = 0; c < chains; ++c) r[c] = r[c] * a + b;
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  double s = 0;
+  for (int c = 0; c < chains; ++c)
+    for (int l = 0; l < lanes; ++l) s += r[c][l];
+  sink = sink + s;
+  return 2.0 * lanes * chains * steps / best;
+}
+
 double dgemm_flops(Index n, int reps) {
   const Matrix A = Matrix::Random(n, n), B = Matrix::Random(n, n);
   Matrix C(n, n);
@@ -108,6 +149,7 @@ double roof_seconds(const Roof& r, double peak) { return std::max(r.bytes / r.ba
 int main(int argc, char** argv) {
   bool quick = false;
   int reps = 7, threads = 2;
+  std::vector<std::pair<Index, Index>> sizes;  // (d, m); empty: the standard set
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) {
       quick = true;
@@ -115,8 +157,24 @@ int main(int argc, char** argv) {
       reps = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
       threads = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--sizes") && i + 1 < argc) {
+      const std::string list = argv[++i];
+      std::size_t start = 0;
+      while (start <= list.size()) {
+        const std::size_t end = std::min(list.find(',', start), list.size());
+        const std::string item = list.substr(start, end - start);
+        long d = 0, m = 0;
+        char extra = 0;
+        if (std::sscanf(item.c_str(), "%ld:%ld%c", &d, &m, &extra) != 2 || d < 1 || m < 1) {
+          std::fprintf(stderr, "bench_kernels: --sizes expects d:m pairs with d, m >= 1 separated by commas, got '%s'\n",
+                       item.c_str());
+          return 2;
+        }
+        sizes.emplace_back(d, m);
+        start = end + 1;
+      }
     } else {
-      std::fprintf(stderr, "usage: bench_kernels [--quick] [--repeats N] [--threads T]\n");
+      std::fprintf(stderr, "usage: bench_kernels [--quick] [--repeats N] [--threads T] [--sizes d:m,d:m,...]\n");
       return 2;
     }
   }
@@ -124,18 +182,23 @@ int main(int argc, char** argv) {
 
   std::printf("load average at start: %.2f (2 cores: above ~1 the numbers are pessimistic)\n", load_average());
   const double mem_bw = read_bandwidth(std::size_t(256) << 20, reps);
-  const double peak = dgemm_flops(quick ? 512 : 1024, reps);
-  std::printf("machine (one thread): memory read %.1f GB/s (256 MB STREAM-like sum), DGEMM %.1f GFLOP/s (Eigen)\n",
-              mem_bw / 1e9, peak / 1e9);
-  std::printf("roofline = max(bytes / bandwidth at the kernel's working set, flops / DGEMM peak); reached = roofline / "
-              "measured\n\n");
-  std::printf("%4s %5s %6s | %-7s %10s %9s %9s %10s %8s | %s\n", "d", "m", "D", "form", "time/RHS", "GB/s(ws)",
-              "bytes-bd", "flops-bd", "reached", "ratio to plain");
+  const double dgemm = dgemm_flops(quick ? 512 : 1024, reps), fma = fma_peak(reps);
+  const double peak = std::max(dgemm, fma);
+  std::printf("machine (one thread): memory read %.1f GB/s (256 MB STREAM-like sum), DGEMM %.1f GFLOP/s (Eigen), "
+              "FMA loop %.1f GFLOP/s\n",
+              mem_bw / 1e9, dgemm / 1e9, fma / 1e9);
+  std::printf("roofline = max(bytes / bandwidth at the kernel's working set, flops / peak %.1f GFLOP/s); reached = "
+              "roofline / measured\n\n",
+              peak / 1e9);
+  std::printf("%4s %5s %6s | %-7s %10s %9s %9s %10s %8s %8s | %s\n", "d", "m", "D", "form", "time/RHS", "GB/s(ws)",
+              "bytes-bd", "flops-bd", "reached", "vs DGEMM", "ratio to plain");
 
-  std::vector<Index> dims = quick ? std::vector<Index>{30, 50} : std::vector<Index>{30, 50, 100, 200};
+  if (sizes.empty())
+    for (const Index d : quick ? std::vector<Index>{30, 50} : std::vector<Index>{30, 50, 100, 200})
+      for (const Index m : {4 * 2 * d, Index(5000)}) sizes.emplace_back(d, m);
   const Index K = 8;
-  for (const Index d : dims) {
-    for (const Index m : {4 * 2 * d, Index(5000)}) {
+  for (const auto& [d, m] : sizes) {
+    {
       const Index D = packed_size(d);
       auto op = std::make_shared<GaussianOperator>(d, m, GaussianScale::unit, 7);
       const Problem pb = Problem::noiseless(op, planted_trace_one(d, 2, 8));
@@ -146,9 +209,9 @@ int main(int argc, char** argv) {
 
       auto row = [&](const char* form, double sec, const Roof& roof, double plain_sec) {
         const double bound = roof_seconds(roof, peak);
-        std::printf("%4ld %5ld %6ld | %-7s %8.1f us %9.1f %7.1f us %8.1f us %7.0f%% | %s\n", long(d), long(m),
-                    long(D), form, sec * 1e6, roof.bandwidth / 1e9, roof.bytes / roof.bandwidth * 1e6,
-                    roof.flops / peak * 1e6, 100 * bound / sec,
+        std::printf("%4ld %5ld %6ld | %-7s %8.1f us %9.1f %7.1f us %8.1f us %7.0f%% %7.0f%% | %s\n", long(d),
+                    long(m), long(D), form, sec * 1e6, roof.bandwidth / 1e9, roof.bytes / roof.bandwidth * 1e6,
+                    roof.flops / peak * 1e6, 100 * bound / sec, 100 * roof_seconds(roof, dgemm) / sec,
                     plain_sec > 0 ? (std::to_string(plain_sec / sec).substr(0, 5) + "x").c_str() : "1x");
         std::fflush(stdout);
       };
@@ -171,16 +234,15 @@ int main(int argc, char** argv) {
       OperatorFormOptions normal_opt;
       normal_opt.form = OperatorForm::normal;
       std::unique_ptr<FactorFlow> normal;
-      double t_normal = 0, bw_q = 0;
+      double t_normal = 0, bw_half = 0;
       if (normal_ok) {
         const auto t0 = Clock::now();
         normal = std::make_unique<FactorFlow>(SensingLoss(pb, 0.25, normal_opt));
         normal->loss().normal_form();  // Q is built at the first use
         const double build = std::chrono::duration<double>(Clock::now() - t0).count();
-        // The single product reads one triangle of Q; the batched one streams whole columns.
+        // The single and the batched product read one triangle of Q.
         const double half_q = 4.0 * D * (D + 1);
-        bw_q = read_bandwidth(std::size_t(8) * D * D, reps);
-        const double bw_half = read_bandwidth(static_cast<std::size_t>(half_q), reps);
+        bw_half = read_bandwidth(static_cast<std::size_t>(half_q), reps);
         t_normal = median_seconds([&] { (*normal)(U, out, 0.0); }, reps);
         row("normal", t_normal, {half_q, 2.0 * D * D + d3, bw_half}, t_plain);
         std::printf("%18s   (building Q: %.0f ms = %.0f plain RHS; syrk at %.1f GFLOP/s)\n", "", build * 1e3,
@@ -205,8 +267,9 @@ int main(int argc, char** argv) {
       for (Index k = 0; k < K; ++k) members.push_back(random_factor(d, d, d, 1.0, 20 + std::uint64_t(k)));
       const Matrix stacked = stack_members(members);
       const double t_batch = median_seconds([&] { batch(stacked, out, 0.0); }, reps) / K;
-      const Roof batch_roof = normal_ok ? Roof{8.0 * D * D / K, 2.0 * D * D + d3, bw_q}
-                                        : Roof{16.0 * m * D / K, 4.0 * m * D + d3, bw_m};
+      const double d3_batch = 3.0 * double(d) * d * d;  // one triangle of X = U U^T, and S U
+      const Roof batch_roof = normal_ok ? Roof{4.0 * D * (D + 1) / K, 2.0 * D * D + d3_batch, bw_half}
+                                        : Roof{16.0 * m * D / K, 4.0 * m * D + d3_batch, bw_m};
       row(normal_ok ? "batch8N" : "batch8P", t_batch, batch_roof, t_plain);
       if (normal_ok) std::printf("%18s   (batched vs normal: %.2fx per member)\n", "", t_normal / t_batch);
     }
