@@ -20,7 +20,8 @@
 //   batched  K = 8 members by one product (normal form where the cost model
 //            picks it, else plain; flow/batch_flow.hpp), per member:
 //            4 D(D+1) / K bytes (Q's lower triangle, read once for all K) or
-//            16 m D / K (M streamed twice), same flops as one member.
+//            16 m D / K (M streamed twice), same flops as one member;
+//            batch8N<T>T: the same on T threads (the normal operator's pool).
 // Roofline time = max(bytes / bandwidth, flops / peak); "reached" is that
 // bound over the measured median time (1.0 = at the roofline); "vs DGEMM"
 // the same with Eigen's DGEMM rate as the peak (the definition of earlier
@@ -272,6 +273,14 @@ int main(int argc, char** argv) {
                                         : Roof{16.0 * m * D / K, 4.0 * m * D + d3_batch, bw_m};
       row(normal_ok ? "batch8N" : "batch8P", t_batch, batch_roof, t_plain);
       if (normal_ok) std::printf("%18s   (batched vs normal: %.2fx per member)\n", "", t_normal / t_batch);
+      if (normal_ok && threads > 1) {  // the batched product on the worker pool (same bits)
+        normal_opt.threads = threads;
+        const BatchFactorFlow batch_thr(SensingLoss(pb, 0.25, normal_opt), K);
+        const double t_thr = median_seconds([&] { batch_thr(stacked, out, 0.0); }, reps) / K;
+        char name[16];
+        std::snprintf(name, sizeof name, "batch8N%dT", threads);
+        row(name, t_thr, batch_roof, t_plain);
+      }
     }
   }
   std::printf("\nload average at end: %.2f%s\n", load_average(), double(sink) == 12345.678 ? " " : "");
