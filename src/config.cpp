@@ -338,7 +338,7 @@ json to_json(const StiffOptions& o) {
 }
 
 StepperConfig parse_stepper(const Fields& f, const LossConfig& loss) {
-  allow_for_type(f, {{"step"}, {"rtol", "atol", "first_step", "max_step", "stiff"}});
+  allow_for_type(f, {{"step"}, {"rtol", "atol", "first_step", "max_step", "time", "log_time_scale", "stiff"}});
   StepperConfig s;
   std::vector<std::string> names = {"gd"};
   for (const auto& [kind, name] : stepper_names()) names.push_back(name);
@@ -359,8 +359,8 @@ StepperConfig parse_stepper(const Fields& f, const LossConfig& loss) {
     return s;
   }
   const bool stiff = uses_stiff_options(s.options.stepper);
-  if (stiff) f.allow_only({"type", "rtol", "atol", "first_step", "max_step", "stiff"});
-  else f.allow_only({"type", "rtol", "atol", "first_step", "max_step"});
+  if (stiff) f.allow_only({"type", "rtol", "atol", "first_step", "max_step", "time", "log_time_scale", "stiff"});
+  else f.allow_only({"type", "rtol", "atol", "first_step", "max_step", "time", "log_time_scale"});
   if (stiff && f.has("stiff")) s.options.stiff = parse_stiff(f.object("stiff"));
   s.options.rtol = f.number("rtol", s.options.rtol);
   if (!(s.options.rtol > 0 && s.options.rtol < 1))
@@ -371,6 +371,19 @@ StepperConfig parse_stepper(const Fields& f, const LossConfig& loss) {
   f.require_positive("first_step", s.options.step);
   s.options.max_step = f.number("max_step", 0.0);
   f.require_nonnegative("max_step", s.options.max_step);
+  // Log time (integrate/log_time.hpp): the self-similar collapse of large starts.
+  if (f.has("time") && f.choice("time", {"flow", "log"}, "time variable") == "log") {
+    s.options.time = TimeVariable::log;
+    if (s.options.max_step > 0)
+      f.fail("max_step", "a flow-time bound on the step is not supported with \"time\": \"log\" "
+                         "(steps are taken in s = log1p(t / tau)); remove max_step or use \"time\": \"flow\"");
+  }
+  if (f.has("log_time_scale")) {
+    if (s.options.time != TimeVariable::log)
+      f.fail("log_time_scale", "only used with \"time\": \"log\"; add it or remove log_time_scale");
+    s.options.log_time_scale = f.number("log_time_scale");
+    f.require_positive("log_time_scale", s.options.log_time_scale);
+  }
   return s;
 }
 
@@ -379,7 +392,8 @@ json to_json(const StepperConfig& s) {
   const auto& o = s.options;
   if (!is_adaptive(o.stepper)) return {{"type", to_string(o.stepper)}, {"step", o.step}};
   json j = {{"type", to_string(o.stepper)}, {"rtol", o.rtol}, {"atol", o.atol}, {"first_step", o.step},
-            {"max_step", o.max_step}};
+            {"max_step", o.max_step}, {"time", to_string(o.time)}};
+  if (o.time == TimeVariable::log && o.log_time_scale > 0) j["log_time_scale"] = o.log_time_scale;
   if (uses_stiff_options(o.stepper))
     j["stiff"] = to_json(o.stiff);
   return j;

@@ -64,8 +64,16 @@ std::string IntegrateOptions::validate() const {
   else if (!(atol >= 0) || !std::isfinite(atol)) s << "atol must be >= 0, got " << atol;
   else if (!(max_step >= 0)) s << "max_step must be >= 0 (0 = no limit), got " << max_step;
   else if (auto problem = stiff.validate(); !problem.empty()) s << problem;
+  else if (!(log_time_scale >= 0) || !std::isfinite(log_time_scale))
+    s << "log_time_scale must be a finite number >= 0 (0 = automatic), got " << log_time_scale;
+  else if (time == TimeVariable::log && !is_adaptive(stepper))
+    s << "time = log needs an adaptive stepper (its steps are in s, not t), got " << to_string(stepper);
+  else if (time == TimeVariable::log && max_step > 0)
+    s << "max_step (a flow-time bound) is not supported with time = log, got " << max_step;
   return s.str();
 }
+
+std::string to_string(TimeVariable time) { return time == TimeVariable::log ? "log" : "flow"; }
 
 std::string StiffOptions::validate() const {
   std::ostringstream s;

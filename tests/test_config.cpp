@@ -217,6 +217,38 @@ TEST_CASE("config: the stiff steppers' options", "[config]") {
   }
 }
 
+TEST_CASE("config: log time for the adaptive steppers", "[config][log_time]") {
+  json c = base_config();
+  SECTION("reaches the integrator and the resolved config") {
+    c["stepper"] = {{"type", "bdf"}, {"time", "log"}, {"log_time_scale", 1e-6}};
+    const RunConfig rc = parse_config(c, ".");
+    CHECK(build_experiment(rc).options.time == TimeVariable::log);
+    CHECK(build_experiment(rc).options.log_time_scale == 1e-6);
+    const json resolved = to_json(rc);
+    CHECK(resolved["stepper"]["time"] == "log");
+    CHECK(to_json(parse_config(resolved, ".")) == resolved);
+    const RunResult r = run(rc);
+    CHECK(r.trajectory.summary.ok());
+    CHECK_THAT(r.trajectory.summary.stepper_choice, Catch::Contains("log time"));
+  }
+  SECTION("an unknown time variable") {
+    c["stepper"] = {{"type", "dopri5"}, {"time", "logarithmic"}};
+    require_bad(c, "stepper.time", {"unknown time variable 'logarithmic'", "allowed: flow, log"});
+  }
+  SECTION("a scale without log time") {
+    c["stepper"] = {{"type", "dopri5"}, {"log_time_scale", 1e-6}};
+    require_bad(c, "stepper.log_time_scale", {"only used with \"time\": \"log\""});
+  }
+  SECTION("a flow-time step bound in log time") {
+    c["stepper"] = {{"type", "bdf"}, {"time", "log"}, {"max_step", 0.1}};
+    require_bad(c, "stepper.max_step", {"not supported with \"time\": \"log\""});
+  }
+  SECTION("log time on a fixed-step stepper") {
+    c["stepper"] = {{"type", "rk4"}, {"step", 0.01}, {"time", "log"}};
+    require_bad(c, "stepper.time", {"unknown field 'time' in 'stepper'", "allowed: type, step"});
+  }
+}
+
 TEST_CASE("config: bad time grids", "[config]") {
   json c = base_config();
   SECTION("decreasing explicit times") {

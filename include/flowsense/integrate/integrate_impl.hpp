@@ -14,6 +14,7 @@
 #include "flowsense/integrate/bdf.hpp"
 #include "flowsense/integrate/detail/odeint_eigen.hpp"
 #include "flowsense/integrate/integrate.hpp"
+#include "flowsense/integrate/log_time.hpp"
 #include "flowsense/integrate/rkc.hpp"
 #include "flowsense/integrate/rosenbrock.hpp"
 
@@ -34,11 +35,14 @@ inline std::string where(const StepInfo& i) {
 }
 
 /// The shared loop state: counters, the last good state, the stop logic.
+/// info.t is the driver's time (s in log time, log_time.hpp); everything
+/// handed out (observers, stop rules, progress, messages) is in flow time.
 struct Run {
   const Watch& watch;
   StepInfo info;
   Matrix last_good;
   double t_end;
+  const TimeMap& map;
   double last_good_t = 0;  ///< the time of last_good, recorded (t - h would round)
   std::uint64_t last_good_steps = 0;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
@@ -46,40 +50,50 @@ struct Run {
   std::optional<StopReason> stop;
   std::uint64_t observed_steps = std::numeric_limits<std::uint64_t>::max();
 
+  /// info in flow time (h = the flow time the last step covered).
+  StepInfo outside() const {
+    if (map.identity()) return info;
+    StepInfo o = info;
+    o.t = map.flow_time(info.t);
+    if (info.h > 0) o.h = o.t - map.flow_time(info.t - info.h);
+    return o;
+  }
+
   /// Call the observer once per distinct state.
   void observe(const Matrix& state) {
     if (!watch.observe || observed_steps == info.steps) return;
     observed_steps = info.steps;
-    watch.observe(state, info);
+    watch.observe(state, outside());
   }
 
   /// After an accepted step: finiteness, stop rules, cancel, progress.
   bool after_step(Matrix& state) {
     if (!state.allFinite()) {
       std::ostringstream s;
-      s << "the state became non-finite in the step ending at " << where(info)
-        << "; kept the last finite state at t = " << last_good_t;
+      s << "the state became non-finite in the step ending at " << where(outside())
+        << "; kept the last finite state at t = " << map.flow_time(last_good_t);
       state = last_good;
       info.t = last_good_t;
       info.steps = last_good_steps;
       stop = StopReason{Termination::diverged, s.str()};
       return false;
     }
+    const StepInfo here = outside();
     for (const auto& rule : watch.stop_rules) {
-      if (auto reason = rule->check(state, info)) {
+      if (auto reason = rule->check(state, here)) {
         stop = reason;
         return false;
       }
     }
     if (watch.cancel && watch.cancel->load(std::memory_order_relaxed)) {
-      stop = StopReason{Termination::interrupted, "interrupted at " + where(info)};
+      stop = StopReason{Termination::interrupted, "interrupted at " + where(here)};
       return false;
     }
     if (watch.progress) {
       auto now = std::chrono::steady_clock::now();
       if (now - last_progress > std::chrono::milliseconds(250)) {
         last_progress = now;
-        watch.progress(info, t_end);
+        watch.progress(here, map.flow_time(t_end));
       }
     }
     last_good = state;
@@ -143,7 +157,8 @@ void run_adaptive(System& system, Controlled stepper, Matrix& state,
         const double floor = 64 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::abs(t));
         if (dt < floor) {
           std::ostringstream s;
-          s << "the adaptive step fell to " << dt << " at " << where(run.info);
+          s << "the adaptive step fell to " << dt << (run.map.identity() ? "" : " in log time") << " at "
+            << where(run.outside());
           if constexpr (requires { stepper.failure_reason(); })
             s << ": " << stepper.failure_reason();  // the stiff steppers know why
           else
@@ -164,6 +179,45 @@ void run_adaptive(System& system, Controlled stepper, Matrix& state,
   }
 }
 
+/// integrate() on the driver's times (flow time, or s of log time with
+/// `map` translating back).
+template <class System>
+Summary integrate_on(System& system, Matrix& state, const std::vector<double>& times,
+                     const IntegrateOptions& options, const Watch& watch, const TimeMap& map);
+
+/// integrate() in log time (log_time.hpp): tau from the options or
+/// 0.1 / rho(J(x0)), then the same driver on LogTimeSystem.
+template <class System>
+Summary integrate_log_time(System& system, Matrix& state, const std::vector<double>& times,
+                           const IntegrateOptions& options, const Watch& watch) {
+  double tau = options.log_time_scale;
+  std::uint64_t products = 0;
+  std::ostringstream why;
+  why.precision(3);
+  if (tau == 0) {
+    const double rho = estimate_stiffness(system, state, options.stiff.spectral_iterations, &products).spectral_radius;
+    if (rho > 0 && std::isfinite(rho)) {
+      tau = 0.1 / rho;
+      why << "log time t = tau (e^s - 1) with tau = 0.1 / rho = " << tau << " (rho ~ " << rho
+          << ", the spectral radius of J at t0)";
+    } else {
+      tau = options.step;
+      why << "log time t = tau (e^s - 1) with tau = first_step = " << tau << " (J = 0 at t0)";
+    }
+  } else {
+    why << "log time t = tau (e^s - 1) with tau = " << tau << " (given)";
+  }
+  const TimeMap map(tau, times);
+  LogTimeSystem<System> in_log_time(system, tau, times.front());
+  IntegrateOptions o = options;
+  o.time = TimeVariable::flow;
+  o.step = std::min(0.1, std::log1p(options.step / tau));  // the first step, in s
+  Summary summary = integrate_on(in_log_time, state, map.driver_times(), o, watch, map);
+  summary.last.jvp += products;
+  summary.stepper_choice = why.str() + (summary.stepper_choice.empty() ? "" : "; " + summary.stepper_choice);
+  return summary;
+}
+
 }  // namespace detail
 
 template <class System>
@@ -181,9 +235,15 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
       throw std::invalid_argument(s.str());
     }
   if (!state.allFinite()) throw std::invalid_argument("integrate(): the initial state is not finite");
+  if (options.time == TimeVariable::log) return detail::integrate_log_time(system, state, times, options, watch);
+  return detail::integrate_on(system, state, times, options, watch, TimeMap{});
+}
 
+template <class System>
+Summary detail::integrate_on(System& system, Matrix& state, const std::vector<double>& times,
+                             const IntegrateOptions& options, const Watch& watch, const TimeMap& map) {
   using namespace detail;
-  Run run{watch, StepInfo{}, state, times.back()};
+  Run run{watch, StepInfo{}, state, times.back(), map};
   run.info.t = times.front();
   run.last_good_t = times.front();
   const double rtol = options.rtol, atol = options.atol;
@@ -281,7 +341,7 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
   }
   summary.stepper_choice = choice;
   summary.stiff = stiff;
-  summary.last = run.info;
+  summary.last = run.outside();
   summary.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - run.start).count();
   if (run.stop) {
@@ -291,10 +351,10 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
   } else {
     summary.termination = Termination::completed;
     std::ostringstream s;
-    s << "reached t = " << std::setprecision(15) << times.back();
+    s << "reached t = " << std::setprecision(15) << map.flow_time(times.back());
     summary.message = s.str();
   }
-  if (watch.progress) watch.progress(run.info, times.back());
+  if (watch.progress) watch.progress(run.outside(), map.flow_time(times.back()));
   return summary;
 }
 

@@ -70,6 +70,12 @@ struct StiffOptions {
   std::string validate() const;
 };
 
+/// The variable adaptive steppers step in: flow time t, or s with
+/// t = t0 + tau (e^s - 1) (log_time.hpp: the self-similar collapse of large
+/// initializations costs a few steps per decade of t there).
+enum class TimeVariable { flow, log };
+std::string to_string(TimeVariable time);
+
 struct IntegrateOptions {
   StepperKind stepper = StepperKind::dopri5;
   double rtol = 1e-8;   ///< adaptive steppers: relative tolerance (> 0)
@@ -80,6 +86,11 @@ struct IntegrateOptions {
   double max_step = 0.0;
   /// rkc, rosenbrock, bdf, auto only.
   StiffOptions stiff;
+  /// Adaptive steppers only; `step` is then still a flow-time step (the
+  /// first step in s is log1p(step / tau), at most 0.1), and max_step must be 0.
+  TimeVariable time = TimeVariable::flow;
+  /// Log time: tau > 0, or 0 for 0.1 / rho(J(x0)) (~spectral_iterations products).
+  double log_time_scale = 0.0;
 
   /// Empty if valid, else a message naming the violated condition.
   std::string validate() const;
