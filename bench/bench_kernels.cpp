@@ -21,7 +21,8 @@
 //            picks it, else plain; flow/batch_flow.hpp), per member:
 //            4 D(D+1) / K bytes (Q's lower triangle, read once for all K) or
 //            16 m D / K (M streamed twice), same flops as one member;
-//            batch8N<T>T: the same on T threads (the normal operator's pool).
+//            batch8N<T>T, batch8P<T>T: the same on T threads (the normal
+//            operator's pool, or the batch flow's own for the plain form).
 // Roofline time = max(bytes / bandwidth, flops / peak); "reached" is that
 // bound over the measured median time (1.0 = at the roofline); "vs DGEMM"
 // the same with Eigen's DGEMM rate as the peak (the definition of earlier
@@ -273,12 +274,13 @@ int main(int argc, char** argv) {
                                         : Roof{16.0 * m * D / K, 4.0 * m * D + d3_batch, bw_m};
       row(normal_ok ? "batch8N" : "batch8P", t_batch, batch_roof, t_plain);
       if (normal_ok) std::printf("%18s   (batched vs normal: %.2fx per member)\n", "", t_normal / t_batch);
-      if (normal_ok && threads > 1) {  // the batched product on the worker pool (same bits)
-        normal_opt.threads = threads;
-        const BatchFactorFlow batch_thr(SensingLoss(pb, 0.25, normal_opt), K);
+      if (threads > 1) {  // the batched product on a worker pool (same bits)
+        OperatorFormOptions threaded_opt = normal_ok ? normal_opt : plain_opt;
+        threaded_opt.threads = threads;
+        const BatchFactorFlow batch_thr(SensingLoss(pb, 0.25, threaded_opt), K);
         const double t_thr = median_seconds([&] { batch_thr(stacked, out, 0.0); }, reps) / K;
         char name[16];
-        std::snprintf(name, sizeof name, "batch8N%dT", threads);
+        std::snprintf(name, sizeof name, "batch8%c%dT", normal_ok ? 'N' : 'P', threads);
         row(name, t_thr, batch_roof, t_plain);
       }
     }

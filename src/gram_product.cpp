@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "flowsense/core/worker_pool.hpp"
 #include "simd_lanes.hpp"
 
 namespace flowsense {
@@ -13,6 +14,10 @@ namespace flowsense {
 namespace {
 
 using namespace simd;
+
+// Rows of R (first product) and columns of G (second) per task: fixed, so
+// results do not depend on the thread count; a multiple of every group width.
+constexpr Index task_rows = 256, task_columns = 256;
 
 /// Columns per group for V vectors of lanes: NR V accumulators (or columns
 /// of X) plus 2 V working vectors and a broadcast must fit the register file.
@@ -81,8 +86,9 @@ void adjoint_group(const double* M, Index ld, Index m, Index i, const double* R,
 
 /// Gt(k0 .. k0+kc-1, :) for the kc <= V W right-hand sides in those rows of Xt.
 template <int V>
-void gram_chunk(const Matrix& M, const Vector* b, const Matrix& Xt, Index k0, Index kc, Matrix& Gt) {
+void gram_chunk(const Matrix& M, const Vector* b, const Matrix& Xt, Index k0, Index kc, Matrix& Gt, WorkerPool* pool) {
   constexpr Index Kp = V * W, NR = columns_of(V);
+  static_assert(task_columns % NR == 0, "groups must tile a task's columns");
   const Index m = M.rows(), D = M.cols(), ld = M.outerStride();
   // Workspace: x, g (Kp D each) and R (Kp m); per calling thread, so that
   // the hot loop does not allocate.
@@ -96,17 +102,31 @@ void gram_chunk(const Matrix& M, const Vector* b, const Matrix& Xt, Index k0, In
   for (Index r = 0; r < m; ++r)
     for (Index k = 0; k < Kp; ++k) R[r * Kp + k] = b && k < kc ? -(*b)[r] : 0.0;
   const double* A = M.data();
-  Index i = 0;
-  for (; i + NR <= D; i += NR) residual_group<V, NR>(A, ld, m, i, x, R);
-  for (; i < D; ++i) residual_group<V, 1>(A, ld, m, i, x, R);
-  for (i = 0; i + NR <= D; i += NR) adjoint_group<V, NR>(A, ld, m, i, R, g);
-  for (; i < D; ++i) adjoint_group<V, 1>(A, ld, m, i, R, g);
+  // R = M X - b 1^T: task J owns rows J*task_rows.., walking all columns.
+  auto residual = [&](Index J) {
+    const Index r0 = J * task_rows, rb = std::min(task_rows, m - r0);
+    Index i = 0;
+    for (; i + NR <= D; i += NR) residual_group<V, NR>(A + r0, ld, rb, i, x, R + r0 * Kp);
+    for (; i < D; ++i) residual_group<V, 1>(A + r0, ld, rb, i, x, R + r0 * Kp);
+  };
+  // G = M^T R: task J owns columns J*task_columns.., walking all rows.
+  auto adjoint = [&](Index J) {
+    const Index lo = J * task_columns, hi = std::min(D, lo + task_columns);
+    Index i = lo;
+    for (; i + NR <= hi; i += NR) adjoint_group<V, NR>(A, ld, m, i, R, g);
+    for (; i < hi; ++i) adjoint_group<V, 1>(A, ld, m, i, R, g);
+  };
+  const Index row_tasks = (m + task_rows - 1) / task_rows, column_tasks = (D + task_columns - 1) / task_columns;
+  if (!pool || !pool->try_run(row_tasks, residual))
+    for (Index J = 0; J < row_tasks; ++J) residual(J);
+  if (!pool || !pool->try_run(column_tasks, adjoint))
+    for (Index J = 0; J < column_tasks; ++J) adjoint(J);
   from_lanes(g, Kp, k0, kc, Gt);
 }
 
 }  // namespace
 
-void gram_product_rows(const Matrix& M, const Vector* b, const Matrix& Xt, Matrix& Gt) {
+void gram_product_rows(const Matrix& M, const Vector* b, const Matrix& Xt, Matrix& Gt, WorkerPool* pool) {
   const Index D = M.cols();
   if (Xt.cols() != D)
     throw std::invalid_argument("gram_product_rows(): expected right-hand sides of length D = " +
@@ -117,7 +137,7 @@ void gram_product_rows(const Matrix& M, const Vector* b, const Matrix& Xt, Matri
                                 ", got " + std::to_string(b->size()));
   const Index K = Xt.rows();
   Gt.resize(K, D);
-  for_lane_chunks(K, [&](auto V, Index k0, Index kc) { gram_chunk<decltype(V)::value>(M, b, Xt, k0, kc, Gt); });
+  for_lane_chunks(K, [&](auto V, Index k0, Index kc) { gram_chunk<decltype(V)::value>(M, b, Xt, k0, kc, Gt, pool); });
 }
 
 }  // namespace flowsense

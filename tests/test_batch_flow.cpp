@@ -88,6 +88,41 @@ TEST_CASE("batch flow: right-hand side and Jacobian-vector products equal K sepa
   }
 }
 
+TEST_CASE("batch flow: right-hand side and Jacobian-vector products are bitwise the same on 1, 2 and 3 threads",
+          "[batch][threads]") {
+  // d = 40, m = 700: the plain form's product has three row tasks and four
+  // column tasks (core/gram_product.hpp); the normal form's, seven blocks.
+  const Problem pb = Problem::noiseless(std::make_shared<GaussianOperator>(40, 700, GaussianScale::unit, 8),
+                                        planted_trace_one(40, 2, 9));
+  const Index K = 6;
+  const Matrix U = stack_members(starts(40, K, 1.0));
+  std::vector<Matrix> V;
+  for (Index k = 0; k < K; ++k) V.push_back(random_factor(40, 40, 40, 1.0, 300 + static_cast<std::uint64_t>(k)));
+  const Matrix Vs = stack_members(V);
+  for (const OperatorForm f : {OperatorForm::plain, OperatorForm::normal}) {
+    INFO("form " << to_string(f));
+    Matrix dU1, JV1;
+    {
+      const BatchFactorFlow batch(SensingLoss(pb, 0.25, form(f)), K);
+      batch(U, dU1, 0.0);
+      batch.linearize(U)(Vs, JV1);
+    }
+    for (const int threads : {2, 3}) {
+      INFO("threads = " << threads);
+      OperatorFormOptions o = form(f);
+      o.threads = threads;
+      const BatchFactorFlow batch(SensingLoss(pb, 0.25, o), K);
+      Matrix dU, JV;
+      for (int call = 0; call < 3; ++call) {
+        batch(U, dU, 0.0);
+        batch.linearize(U)(Vs, JV);
+        REQUIRE((dU - dU1).norm() == 0.0);
+        REQUIRE((JV - JV1).norm() == 0.0);
+      }
+    }
+  }
+}
+
 TEST_CASE("integrate_batch: fixed steps give each member its separate trajectory", "[batch][oracle]") {
   const Problem pb = example_1_1(11);
   for (const OperatorForm f : {OperatorForm::plain, OperatorForm::normal}) {

@@ -222,6 +222,27 @@ TEST_CASE("gram product: G = M^T (M X - b 1^T) for several right-hand sides with
   CHECK_THROWS_WITH(gram_product_rows(M, &b, Matrix::Zero(2, 4), Gt), Catch::Contains("b of length m = 3, got 2"));
 }
 
+TEST_CASE("gram product: bitwise the same result for every thread count", "[kernels][threads]") {
+  // m = 600 and D = 600: three tasks of 256 rows (first product) and of 256
+  // columns (second), the last ragged.
+  Rng rng(700);
+  const Matrix M = rng.normal_matrix(600, 600);
+  const Vector b = random_vector(600, 701);
+  Matrix Xt(8, 600);
+  for (Index k = 0; k < 8; ++k) Xt.row(k) = random_vector(600, 702 + static_cast<std::uint64_t>(k)).transpose();
+  Matrix G1;
+  gram_product_rows(M, &b, Xt, G1);
+  for (const int threads : {2, 3, 5}) {
+    INFO("threads = " << threads);
+    WorkerPool pool(threads);
+    for (int call = 0; call < 5; ++call) {
+      Matrix G;
+      gram_product_rows(M, &b, Xt, G, &pool);
+      REQUIRE((G - G1).norm() == 0.0);
+    }
+  }
+}
+
 TEST_CASE("worker pool: every task runs exactly once, also with concurrent callers", "[kernels][threads]") {
   WorkerPool pool(3);
   CHECK(pool.threads() == 3);

@@ -16,17 +16,22 @@
 // once from the cache) measured slower: its strided reads of short column
 // pieces cost more than the second pass saves.
 //
-// Single-threaded (the plain form's loss has no worker pool); the order of
-// the sums is fixed, so results repeat bit for bit. They differ from
-// M^T (M x - b) by Eigen in the last bits (another summation order).
+// Threads: with a WorkerPool (core/worker_pool.hpp), the first product is
+// cut into fixed blocks of rows of R and the second into fixed blocks of
+// columns of G; every entry is summed by one task in the same order as on
+// one thread, so results are bitwise the same for any thread count. They
+// differ from M^T (M x - b) by Eigen in the last bits (another summation order).
 #include "flowsense/core/types.hpp"
 
 namespace flowsense {
 
+class WorkerPool;
+
 /// Gt = (M^T (M X - b 1^T))^T with X = Xt^T: Xt is K x D (row k = the k-th
 /// right-hand side), Gt becomes K x D. b may be null (then G = M^T M X).
 /// Throws std::invalid_argument if Xt does not have D = M.cols() columns or b
-/// does not have M.rows() entries. Gt must not alias Xt.
-void gram_product_rows(const Matrix& M, const Vector* b, const Matrix& Xt, Matrix& Gt);
+/// does not have M.rows() entries. Gt must not alias Xt. `pool` may be null
+/// (the calling thread alone) or busy (then too).
+void gram_product_rows(const Matrix& M, const Vector* b, const Matrix& Xt, Matrix& Gt, WorkerPool* pool = nullptr);
 
 }  // namespace flowsense

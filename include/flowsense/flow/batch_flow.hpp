@@ -35,6 +35,7 @@
 // The Jacobian is block diagonal with the members' symmetric blocks
 // J_k = -H(U_k), so the stiff steppers (rkc, rosenbrock, bdf, auto) work on it too.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "flowsense/loss/sensing_loss.hpp"
@@ -47,9 +48,14 @@ Matrix stack_members(const std::vector<Matrix>& members);
 /// The K blocks of a stacked state. Throws if cols is not a multiple of K.
 std::vector<Matrix> split_members(const Matrix& stacked, Index members);
 
+class WorkerPool;
+
 class BatchFactorFlow {
 public:
-  /// Throws std::invalid_argument if members < 1.
+  /// Throws std::invalid_argument if members < 1. With the loss' threads
+  /// option T > 1 the plain form's product runs on a pool of T - 1 workers
+  /// of its own (the normal form uses the normal operator's); results are
+  /// bitwise the same for any T.
   BatchFactorFlow(SensingLoss loss, Index members);
 
   /// dUdt = [-grad G_c(U_1) ... -grad G_c(U_K)]. Counts one evaluation
@@ -88,6 +94,7 @@ private:
   SensingLoss loss_;
   Index members_;
   mutable std::uint64_t evaluations_ = 0;
+  std::shared_ptr<WorkerPool> pool_;  // plain form with threads > 1; shared by copies
 };
 
 }  // namespace flowsense
