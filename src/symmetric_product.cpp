@@ -120,8 +120,15 @@ void column_group_rows(const double* Q, Index ld, Index D, Index j, const double
   }
   // Rows below: per row, V loads of x_i, V loads and stores of w_i, NR
   // broadcasts of Q and 2 V NR FMAs. The chains into w_i are independent
-  // from row to row, so the out-of-order core overlaps them.
+  // from row to row, so the out-of-order core overlaps them. Once per cache
+  // line, each column is prefetched 64 rows ahead: where Q comes from memory
+  // (D = 5050, 102 MB) that took the product from ~55-60 to ~75-80 GFLOP/s;
+  // from the cache (D = 1275) it changed nothing measurable. A prefetch
+  // never faults, also past the end of Q.
+  constexpr Index ahead = 64;
   for (Index i = j + NR; i < D; ++i) {
+    if (i % 8 == 0)
+      for (Index c = 0; c < NR; ++c) __builtin_prefetch(col[c] + i + ahead);
     vec xi[V], wi[V];
     for (int v = 0; v < V; ++v) {
       xi[v] = load(x + i * Kp + v * W);
