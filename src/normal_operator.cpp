@@ -16,8 +16,8 @@ NormalOperator::NormalOperator(const PackedOperator& op, const Vector& b) : d_(o
                                 ", got " + std::to_string(b.size()));
   const Index D = M.cols();
   // A symmetric rank-m update computes one triangle (half the flops of M^T M);
-  // apply() reads only that one, and the other is mirrored for gram() and the
-  // batched product (which streams whole columns).
+  // apply() and apply_rows() read only that one, and the other is mirrored
+  // for gram().
   q_.setZero(D, D);
   q_.selfadjointView<Eigen::Lower>().rankUpdate(M.transpose());
   q_.triangularView<Eigen::StrictlyUpper>() = q_.transpose();
@@ -45,8 +45,8 @@ void NormalOperator::apply(const Matrix& X, Matrix& Y) const {
 
 void NormalOperator::apply_rows(const Matrix& Xt, Matrix& Yt) const {
   // Each entry of Q's lower triangle is loaded once and used for all K
-  // right-hand sides, twice (its row and its column); the same fixed blocks
-  // as the single product, so the bits do not depend on the thread count.
+  // right-hand sides, twice (its row and its column); fixed blocks of
+  // columns, so the bits do not depend on the thread count.
   symmetric_product_rows(q_, Xt, Yt, pool_.get());
 }
 
