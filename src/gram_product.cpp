@@ -137,7 +137,9 @@ void gram_product_rows(const Matrix& M, const Vector* b, const Matrix& Xt, Matri
                                 ", got " + std::to_string(b->size()));
   const Index K = Xt.rows();
   Gt.resize(K, D);
-  for_lane_chunks(K, [&](auto V, Index k0, Index kc) { gram_chunk<decltype(V)::value>(M, b, Xt, k0, kc, Gt, pool); });
+  // Up to four vectors of lanes per pass: where M comes from memory, more
+  // right-hand sides per pass share its bytes (K = 16 ran faster per member than 8).
+  for_lane_chunks<4>(K, [&](auto V, Index k0, Index kc) { gram_chunk<decltype(V)::value>(M, b, Xt, k0, kc, Gt, pool); });
 }
 
 }  // namespace flowsense

@@ -54,18 +54,19 @@ inline void to_lanes(const Matrix& Xt, Index k0, Index kc, Index Kp, double* x) 
 }
 
 /// Calls chunk(std::integral_constant<int, V>{}, k0, kc) for the K right-hand
-/// sides in passes of at most four vectors of lanes (kc <= V W of them from
+/// sides in passes of at most MaxV vectors of lanes (kc <= V W of them from
 /// row k0; V is a compile-time constant, so that a kernel's accumulators
-/// stay in registers).
-template <class Chunk>
+/// stay in registers). MaxV is at most 4.
+template <int MaxV, class Chunk>
 void for_lane_chunks(Index K, Chunk&& chunk) {
-  for (Index k0 = 0; k0 < K; k0 += 4 * W) {
-    const Index kc = std::min<Index>(K - k0, 4 * W);
+  static_assert(MaxV >= 1 && MaxV <= 4, "one to four vectors of lanes per pass");
+  for (Index k0 = 0; k0 < K; k0 += MaxV * W) {
+    const Index kc = std::min<Index>(K - k0, MaxV * W);
     switch ((kc + W - 1) / W) {
       case 1: chunk(std::integral_constant<int, 1>{}, k0, kc); break;
-      case 2: chunk(std::integral_constant<int, 2>{}, k0, kc); break;
-      case 3: chunk(std::integral_constant<int, 3>{}, k0, kc); break;
-      default: chunk(std::integral_constant<int, 4>{}, k0, kc); break;
+      case 2: if constexpr (MaxV >= 2) chunk(std::integral_constant<int, 2>{}, k0, kc); break;
+      case 3: if constexpr (MaxV >= 3) chunk(std::integral_constant<int, 3>{}, k0, kc); break;
+      default: if constexpr (MaxV >= 4) chunk(std::integral_constant<int, 4>{}, k0, kc); break;
     }
   }
 }
