@@ -193,6 +193,27 @@ void EntrySamplingOperator::adjoint_times(const Vector& y, const Matrix& U, Matr
   out = outT.transpose();
 }
 
+void EntrySamplingOperator::gram_jacobian(const Matrix& U, Matrix& Jr) const {
+  if (U.rows() != d_)
+    throw std::invalid_argument("EntrySamplingOperator::gram_jacobian: expected " + std::to_string(d_) +
+                                " rows, got " + std::to_string(U.rows()));
+  const Index p = U.cols();
+  Jr.setZero(measurements(), d_ * p);
+  const double off = s_ * sqrt2;
+  for (std::size_t k = 0; k < mask_.size(); ++k) {
+    const Entry& e = mask_[k];
+    const auto kk = static_cast<Index>(k);
+    for (Index c = 0; c < p; ++c) {
+      if (e.i == e.j) {
+        Jr(kk, e.i + d_ * c) = 2.0 * s_ * U(e.i, c);
+      } else {
+        Jr(kk, e.i + d_ * c) = off * U(e.j, c);
+        Jr(kk, e.j + d_ * c) = off * U(e.i, c);
+      }
+    }
+  }
+}
+
 // ---- masks from user arrays ----
 
 std::vector<Entry> mask_from_array(const NpyArray& array, Index d, const std::string& source) {

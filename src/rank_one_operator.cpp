@@ -112,4 +112,14 @@ void RankOneOperator::adjoint_times(const Vector& y, const Matrix& U, Matrix& ou
   out *= scale_;
 }
 
+void RankOneOperator::gram_jacobian(const Matrix& U, Matrix& Jr) const {
+  const Index d = dim(), p = U.cols();
+  check_cols("gram_jacobian", U.rows(), d);
+  Matrix B;
+  B.noalias() = vectors_ * U;  // B_i = a_i^T U
+  Jr.resize(measurements(), d * p);
+  for (Index j = 0; j < p; ++j)
+    Jr.middleCols(d * j, d).noalias() = (2.0 * scale_) * (B.col(j).asDiagonal() * vectors_);
+}
+
 }  // namespace flowsense

@@ -95,6 +95,13 @@ public:
   /// second-order term A*(r) V). Symmetric in the Frobenius inner product.
   void hessian_vector(const Matrix& U, const Matrix& V, Matrix& HV) const;
 
+  /// Jr = d r / d vec(U), the m x (d p) Jacobian of the residual at U (vec
+  /// column-major): Jr vec(V) = A(U V^T + V U^T), Jr^T y = 2 vec(A*(y) U).
+  /// Always from the operator (SensingOperator::gram_jacobian; O(m d^2 p)
+  /// for packed operators, O(m d p) for rank-one projections); independent of c.
+  /// Then H = c Jr^T Jr + 2c (I_p kron A*(r)) is the Hessian of G_c.
+  void residual_jacobian(const Matrix& U, Matrix& Jr) const { op_->gram_jacobian(U, Jr); }
+
   /// The induced flow of X = U U^T, paper 000 (30) with g = r/2 for c = 1/4:
   ///   X' = -2c ( A*(r) X + X A*(r) ),  r = A(X) - b.
   void gram_velocity(const Matrix& X, Matrix& dX) const;

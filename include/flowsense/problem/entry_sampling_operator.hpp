@@ -93,6 +93,10 @@ public:
   using SensingOperator::adjoint;  // keep the allocating adjoint(y)
   void apply_gram(const Matrix& U, Vector& y) const override;
   void adjoint_times(const Vector& y, const Matrix& U, Matrix& out) const override;
+  /// Row k of Jr = 2 s vec(A_k U) has p nonzeros (i = j: 2 s U(i, :) at
+  /// row i) or 2p (i < j: sqrt(2) s U(j, :) at row i, sqrt(2) s U(i, :) at
+  /// row j): O(m p) plus zeroing the m x d p output.
+  void gram_jacobian(const Matrix& U, Matrix& Jr) const override;
 
 private:
   EntrySamplingOperator(Index d, std::vector<Entry> mask, EntryScale scale, double q);

@@ -19,6 +19,8 @@ public:
   void adjoint(const Vector& y, Matrix& S) const override;
   /// A*(y) U without packing: y is unpacked once, then one product.
   void adjoint_times(const Vector& y, const Matrix& U, Matrix& out) const override;
+  // gram_jacobian(): the default (d p applications of O(d^2) each) is
+  // already proportional to the size of its D x d p output.
 
 private:
   Index d_;

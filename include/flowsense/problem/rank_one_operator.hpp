@@ -67,6 +67,9 @@ public:
   void apply_gram(const Matrix& U, Vector& y) const override;
   /// out = s sum_i y_i a_i (a_i^T U) in O(m d p), no d x d matrix.
   void adjoint_times(const Vector& y, const Matrix& U, Matrix& out) const override;
+  /// Jr(i, a + d j) = 2 s a_i(a) (a_i^T U)_j, since A_i U = a_i (a_i^T U):
+  /// O(m d p), no d x d matrix.
+  void gram_jacobian(const Matrix& U, Matrix& Jr) const override;
 
 private:
   Vectors vectors_;
