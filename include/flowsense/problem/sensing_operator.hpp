@@ -47,8 +47,8 @@ public:
   /// so row i is 2 s vec(A_i U). The factor flow's dense Jacobian is
   /// -c Jr^T Jr - 2c (I_p kron A*(r)) (flow/factor_flow.hpp).
   /// Default: d p forward applications A(U E_k^T + E_k U^T), i.e. d p times
-  /// the cost of apply(). Overrides: packed operators O(m d^2 p) (the A_i
-  /// unpacked in row blocks, one GEMM each), rank-one projections O(m d p),
+  /// the cost of apply(). Overrides: packed operators O(m d^2 p) (read off
+  /// the packed matrix in place), rank-one projections O(m d p),
   /// entry sampling O(m p) plus zeroing the m x d p output.
   virtual void gram_jacobian(const Matrix& U, Matrix& Jr) const;
 
