@@ -31,6 +31,7 @@ nlohmann::json to_json(const Summary& s) {
                   {"stages_total", t.stages_total},
                   {"stages_max", t.stages_max},
                   {"jacobians", t.jacobians},
+                  {"analytic_jacobians", t.analytic_jacobians},
                   {"factorizations", t.factorizations},
                   {"linear_solves", t.linear_solves},
                   {"krylov_iterations", t.krylov_iterations},

@@ -34,6 +34,9 @@
 //
 // The Jacobian is block diagonal with the members' symmetric blocks
 // J_k = -H(U_k), so the stiff steppers (rkc, rosenbrock, bdf, auto) work on it too.
+// It has no dense_jacobian() (FactorFlow's closed form): a batch of K states
+// is rarely within stiff.dense_max_size, and where it is, the steppers
+// assemble the dense matrix from products as for any system.
 #include <cstdint>
 #include <memory>
 #include <vector>

@@ -59,8 +59,9 @@
 // the step is retried with h / 2 (a failed step for the driver).
 //
 // Linear algebra, chosen by state size n = rows * cols (as rosenbrock.hpp):
-//  - n <= stiff.dense_max_size: W assembled from n Jacobian-vector products
-//    and LU-factored (I - c h W is indefinite away from minima and not
+//  - n <= stiff.dense_max_size: W = the system's dense_jacobian() in closed
+//    form (FactorFlow), else assembled from n Jacobian-vector products
+//    (detail::dense_jacobian), and LU-factored (I - c h W is indefinite away from minima and not
 //    symmetric for the Gram flow); refactored when c h changes, rebuilt after
 //    a Newton failure with an old W or after stiff.jacobian_max_age steps;
 //  - larger n: matrix-free, W = the linearization frozen at the state where
@@ -342,10 +343,9 @@ private:
   }
 
   void assemble(const Matrix& x) {
-    detail::assemble_jacobian(detail::FrozenJacobian<System>(*system_, x, jvp_), x, J_);
+    detail::dense_jacobian(*system_, x, J_, jvp_, stats_);
     factored_ch_ = std::numeric_limits<double>::quiet_NaN();
     on_new_jacobian();
-    if (stats_) ++stats_->jacobians;
   }
 
   /// Modified Newton on d - c h F(y_pred + d) + psi = 0; y = y_pred + d.

@@ -22,8 +22,9 @@
 // The coefficients are computed from the published tableau in long double.
 //
 // Linear algebra, chosen by state size n = rows * cols:
-//  - n <= stiff.dense_max_size: W = J assembled column by column from n
-//    Jacobian-vector products, LU-factored (Eigen::PartialPivLU: I - gamma h J
+//  - n <= stiff.dense_max_size: W = J, the system's dense_jacobian() in
+//    closed form (FactorFlow), else assembled column by column from n
+//    Jacobian-vector products (detail::dense_jacobian), LU-factored (Eigen::PartialPivLU: I - gamma h J
 //    is symmetric for the factor flow but indefinite away from minima, and
 //    not symmetric for the Gram flow), refactored when h changes, rebuilt
 //    after stiff.jacobian_max_age steps or when a step with an old W fails;
@@ -224,11 +225,10 @@ private:
   }
 
   void assemble(const Matrix& x) {
-    detail::assemble_jacobian(detail::FrozenJacobian<System>(*system_, x, jvp_), x, J_);
+    detail::dense_jacobian(*system_, x, J_, jvp_, stats_);
     jacobian_age_ = 0;
     rebuild_ = false;
     factored_gh_ = std::numeric_limits<double>::quiet_NaN();
-    if (stats_) ++stats_->jacobians;
   }
 
   /// (I - gh W) u = r.

@@ -38,8 +38,9 @@ bool uses_stiff_options(StepperKind kind);
 /// Options of the stiff steppers (rkc, rosenbrock, bdf, auto); the defaults are
 /// justified in docs/steppers.md.
 struct StiffOptions {
-  /// rosenbrock, bdf: states with at most this many entries assemble a dense
-  /// Jacobian from that many Jacobian-vector products and factor it (LU);
+  /// rosenbrock, bdf: states with at most this many entries get a dense
+  /// Jacobian (the system's closed form, else that many Jacobian-vector
+  /// products) and factor it (LU);
   /// larger states solve matrix-free with GMRES.
   std::int64_t dense_max_size = 200;
   /// rosenbrock, bdf: reuse an assembled Jacobian (bdf: also the frozen
@@ -103,7 +104,7 @@ struct StepInfo {
   std::uint64_t steps = 0;      ///< accepted steps
   std::uint64_t rejected = 0;   ///< rejected trial steps (adaptive only)
   std::uint64_t rhs = 0;        ///< right-hand-side evaluations
-  std::uint64_t jvp = 0;        ///< Jacobian-vector products (stiff steppers only)
+  std::uint64_t jvp = 0;        ///< Jacobian-vector products computed (stiff steppers only; not the closed-form dense Jacobians, StiffStats::analytic_jacobians)
 };
 
 /// What the stiff steppers did (all zero for the explicit Runge-Kutta ones).
@@ -115,6 +116,10 @@ struct StiffStats {
   std::uint64_t stages_total = 0;        ///< rkc: stages over accepted and rejected steps
   int stages_max = 0;                    ///< rkc: the most stages in one step
   std::uint64_t jacobians = 0;           ///< rosenbrock, bdf: dense Jacobians assembled
+  /// rosenbrock, bdf: of those, how many came in closed form from the
+  /// system's dense_jacobian() (FactorFlow); they compute no
+  /// Jacobian-vector products, so StepInfo::jvp does not count them.
+  std::uint64_t analytic_jacobians = 0;
   std::uint64_t factorizations = 0;      ///< rosenbrock, bdf: LU factorizations of I - gamma h J (bdf: I - c h J)
   std::uint64_t linear_solves = 0;       ///< rosenbrock: stage solves; bdf: Newton iterations
   std::uint64_t krylov_iterations = 0;   ///< rosenbrock, bdf: GMRES iterations (one JVP each)

@@ -1,8 +1,9 @@
 #pragma once
 // The linear algebra of the implicit steppers (rosenbrock.hpp, bdf.hpp): both
 // solve (I - s W) u = r, W a Jacobian frozen at some state and s = gamma h
-// (Rosenbrock) or c h (BDF), either with a dense W assembled from
-// Jacobian-vector products and LU-factored, or matrix-free with GMRES.
+// (Rosenbrock) or c h (BDF), either with a dense W (the system's closed form
+// or assembled from Jacobian-vector products) LU-factored, or matrix-free
+// with GMRES.
 #include <cstdint>
 #include <limits>
 #include <sstream>
@@ -12,12 +13,13 @@
 
 #include "flowsense/core/types.hpp"
 #include "flowsense/integrate/detail/gmres.hpp"
+#include "flowsense/integrate/detail/jacobian.hpp"
 #include "flowsense/integrate/stepper.hpp"
 
 namespace flowsense::detail {
 
-/// True when a state with n entries gets a dense Jacobian (assembled from n
-/// products and LU-factored) rather than GMRES: n <= stiff.dense_max_size.
+/// True when a state with n entries gets a dense Jacobian (dense_jacobian()
+/// below, LU-factored) rather than GMRES: n <= stiff.dense_max_size.
 inline bool uses_dense_jacobian(Index n, const StiffOptions& stiff) { return n <= stiff.dense_max_size; }
 
 /// J(x) column by column: n products jac(e_k) for a state with n entries.
@@ -32,6 +34,33 @@ void assemble_jacobian(const Jacobian& jac, const Matrix& x, Matrix& J) {
     J.col(k) = Eigen::Map<const Vector>(col.data(), n);
     E(k) = 0.0;
   }
+}
+
+/// True when the system gives its whole Jacobian in closed form,
+/// system.dense_jacobian(x, J) with J the n x n matrix on vec(x)
+/// (column-major): FactorFlow. GramFlow and BatchFactorFlow do not.
+template <class System>
+constexpr bool has_dense_jacobian() {
+  return requires(const System& s, const Matrix& x, Matrix& J) { s.dense_jacobian(x, J); };
+}
+
+/// The dense J(x) of the implicit steppers' dense path: the system's
+/// dense_jacobian() if it has one (FactorFlow: about the cost of a few
+/// right-hand sides, where n products cost n), else n Jacobian-vector
+/// products in the preference order of jacobian.hpp, counted in
+/// *jvp_counter. Counts stats->jacobians, and stats->analytic_jacobians for
+/// the closed form, which computes no products and so adds nothing to
+/// *jvp_counter (docs/steppers.md, "How the dense Jacobian is obtained").
+template <class System>
+void dense_jacobian(System& system, const Matrix& x, Matrix& J, std::uint64_t* jvp_counter,
+                    StiffStats* stats) {
+  if constexpr (has_dense_jacobian<System>()) {
+    system.dense_jacobian(x, J);
+    if (stats) ++stats->analytic_jacobians;
+  } else {
+    assemble_jacobian(FrozenJacobian<System>(system, x, jvp_counter), x, J);
+  }
+  if (stats) ++stats->jacobians;
 }
 
 /// u = lu^-1 r with lu the factored I - s J; false (reason set) if the
