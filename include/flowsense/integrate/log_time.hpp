@@ -94,6 +94,16 @@ public:
     };
   }
 
+  /// The same dense, (t + tau) J(x) with the factor at the latest right-hand
+  /// side, when the system has J in closed form (FactorFlow): the steppers
+  /// assemble it at once, so it equals the products-assembled matrix.
+  void dense_jacobian(const Matrix& x, Matrix& J) const
+    requires(detail::has_dense_jacobian<System>())
+  {
+    system_->dense_jacobian(x, J);
+    J *= scale_;
+  }
+
   double tau() const { return tau_; }
 
 private:

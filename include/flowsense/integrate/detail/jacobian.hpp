@@ -11,6 +11,10 @@
 //      own that give neither (first order in e; adequate for spectral-radius
 //      estimates and, since ROS34PW2 is a W-method, for its linear solves).
 //
+// For the dense matrix of the implicit steppers (shifted_solve.hpp), a
+// system's dense_jacobian(x, J) in closed form (FactorFlow) comes first,
+// then n products by the order above.
+//
 // A system may declare `static constexpr bool symmetric_jacobian = true`
 // (FactorFlow: J = -H with H the Hessian of G_c); the steppers then use
 // Lanczos for its extreme eigenvalues. Without it they assume nothing and
@@ -24,6 +28,16 @@
 #include "flowsense/core/types.hpp"
 
 namespace flowsense::detail {
+
+/// True when the system gives its whole Jacobian in closed form,
+/// system.dense_jacobian(x, J) with J the n x n matrix on vec(x)
+/// (column-major): FactorFlow (and LogTimeSystem over it). The implicit
+/// steppers' dense path prefers it to n products (shifted_solve.hpp);
+/// GramFlow and BatchFactorFlow do not have it.
+template <class System>
+constexpr bool has_dense_jacobian() {
+  return requires(const System& s, const Matrix& x, Matrix& J) { s.dense_jacobian(x, J); };
+}
 
 template <class System>
 constexpr bool has_symmetric_jacobian() {
