@@ -77,6 +77,15 @@ IntegrateOptions bdf_options(double rtol, double atol, std::int64_t dense_max_si
   return o;
 }
 
+/// x' = -x^3 entrywise: the self-similar collapse of a large start.
+struct CubicDecay {
+  static constexpr bool symmetric_jacobian = true;
+  void operator()(const Matrix& x, Matrix& dx, double) const { dx = (-x.array().cube()).matrix(); }
+  void jacobian_vector(const Matrix& x, const Matrix& v, Matrix& out) const {
+    out = (-3.0 * x.array().square() * v.array()).matrix();
+  }
+};
+
 /// A = Q diag(-lambda) Q^T, lambda log-spaced in [1, 1e6].
 Matrix stiff_matrix(int n) {
   std::vector<double> ev;
@@ -236,6 +245,24 @@ TEST_CASE("BDF lands on every observation time, also after sliver steps", "[bdf]
     const double e = worst_linear_error(sys, y0, r, times);
     INFO(r.summary.stepper_used << ": error " << e << ", steps " << r.summary.last.steps);
     CHECK(e < 20 * rtol);
+  }
+}
+
+TEST_CASE("BDF starts a collapse whose first steps must be shorter than 1e-14", "[bdf]") {
+  // x' = -x^3 from x0 = 1e5: x'' = 3 x^5 = 3e25 at t = 0, so an order-1
+  // step of relative error rtol = 1e-10 needs h <= sqrt(2e-5 / 3e25) ~ 8e-16,
+  // below what the driver once took for "no progress" at t = 0
+  // (64 eps = 1.4e-14). Closed form: x(t) = x0 / sqrt(1 + 2 x0^2 t).
+  CubicDecay sys;
+  const Matrix x0 = Matrix::Constant(1, 1, 1e5);
+  IntegrateOptions o = bdf_options(1e-10, 1e-14);
+  o.step = 1e-3;
+  const Run r = run(sys, x0, {0.0, 1e-6, 1.0}, o);
+  INFO(r.summary.message << "; steps " << r.summary.last.steps);
+  REQUIRE(r.summary.ok());
+  for (double t : {1e-6, 1.0}) {
+    const double exact = 1e5 / std::sqrt(1.0 + 2.0 * 1e10 * t);
+    CHECK(std::abs(r.states[t == 1.0 ? 2 : 1](0, 0) - exact) < 100 * 1e-10 * exact);
   }
 }
 
