@@ -207,7 +207,7 @@ def usable(row):
     flow solvers finished with an error below ACCURATE."""
     if row["status"] != "ok" or row["wall_median"] is None:
         return False
-    if row["tool"] == "numpy" or row["method"].startswith("gd"):
+    if not is_flow_solver(row):
         return True
     return row["error"] is not None and row["error"] <= ACCURATE
 

@@ -9,6 +9,8 @@
 //   FullObservationFlow    the exact solution of U' = (Z - UU^T) U (DESIGN.md)
 //   five_point_derivative  d/de f(x + e v) at e = 0, exact for quartics
 //   relative_error         ||a - b||_F / ||b||_F
+//   CubicCollapse          x' = -x^3 entrywise, x(t) = x0 / sqrt(1 + 2 x0^2 t):
+//                          the self-similar collapse of a large start
 //
 // Header only, for any test file (include "oracles.hpp").
 #include <algorithm>
@@ -80,6 +82,19 @@ inline double frobenius_inner(const Matrix& A, const Matrix& B) {
 // ---------------------------------------------------------------------------
 // Dense reference of a Gaussian sensing operator.
 // ---------------------------------------------------------------------------
+
+/// x' = -x^3 entrywise (the scalar flow far from the data: self-similar,
+/// x ~ (2t)^(-1/2)), with its Jacobian-vector product and closed form.
+struct CubicCollapse {
+  static constexpr bool symmetric_jacobian = true;
+  void operator()(const Matrix& x, Matrix& dx, double) const { dx = (-x.array().cube()).matrix(); }
+  void jacobian_vector(const Matrix& x, const Matrix& v, Matrix& out) const {
+    out = (-3.0 * x.array().square() * v.array()).matrix();
+  }
+  static Matrix exact(const Matrix& x0, double t) {
+    return (x0.array() / (1.0 + 2.0 * x0.array().square() * t).sqrt()).matrix();
+  }
+};
 
 /// The operator as the papers write it: m full symmetric d x d matrices A_i
 /// (GaussianOperator::sensing_matrix(i), unscaled) and the scale s. Every

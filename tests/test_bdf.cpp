@@ -77,15 +77,6 @@ IntegrateOptions bdf_options(double rtol, double atol, std::int64_t dense_max_si
   return o;
 }
 
-/// x' = -x^3 entrywise: the self-similar collapse of a large start.
-struct CubicDecay {
-  static constexpr bool symmetric_jacobian = true;
-  void operator()(const Matrix& x, Matrix& dx, double) const { dx = (-x.array().cube()).matrix(); }
-  void jacobian_vector(const Matrix& x, const Matrix& v, Matrix& out) const {
-    out = (-3.0 * x.array().square() * v.array()).matrix();
-  }
-};
-
 /// A = Q diag(-lambda) Q^T, lambda log-spaced in [1, 1e6].
 Matrix stiff_matrix(int n) {
   std::vector<double> ev;
@@ -253,7 +244,7 @@ TEST_CASE("BDF starts a collapse whose first steps must be shorter than 1e-14", 
   // step of relative error rtol = 1e-10 needs h <= sqrt(2e-5 / 3e25) ~ 8e-16,
   // below what the driver once took for "no progress" at t = 0
   // (64 eps = 1.4e-14). Closed form: x(t) = x0 / sqrt(1 + 2 x0^2 t).
-  CubicDecay sys;
+  oracle::CubicCollapse sys;
   const Matrix x0 = Matrix::Constant(1, 1, 1e5);
   IntegrateOptions o = bdf_options(1e-10, 1e-14);
   o.step = 1e-3;

@@ -23,21 +23,10 @@
 #include "oracles.hpp"
 
 using namespace flowsense;
+using oracle::CubicCollapse;
 using oracle::relative_error;
 
 namespace {
-
-/// x' = -x^3 entrywise: x(t) = x0 / sqrt(1 + 2 x0^2 t).
-struct CubicCollapse {
-  static constexpr bool symmetric_jacobian = true;
-  void operator()(const Matrix& x, Matrix& dx, double) const { dx = (-x.array().cube()).matrix(); }
-  void jacobian_vector(const Matrix& x, const Matrix& v, Matrix& out) const {
-    out = (-3.0 * x.array().square() * v.array()).matrix();
-  }
-  static Matrix exact(const Matrix& x0, double t) {
-    return (x0.array() / (1.0 + 2.0 * x0.array().square() * t).sqrt()).matrix();
-  }
-};
 
 struct Run {
   Summary summary;
