@@ -308,13 +308,18 @@ std::vector<Config> configs_for(const Data& data) {
       v.push_back({prefix + "rkc", StepperKind::rkc, reduced});
     }
   }
-  // Large operators (problem 4): the same on 2 threads.
-  if (data.op->measurements() >= 1000) {
+  // The same on 2 threads (the threaded part is the normal operator's product,
+  // where the cost model picks that form): on large operators (problem 4)
+  // every stepper but the log-time ones; on small ones (Example 1.1) GD and
+  // bdf, as NumPy's best GD loop there also runs on 2 threads.
+  const bool large = data.op->measurements() >= 1000;
+  {
     const std::size_t n = v.size();
     for (std::size_t i = 0; i < n; ++i)
-      if ((v[i].stepper == StepperKind::euler || v[i].stepper == StepperKind::dopri5 ||
-           v[i].stepper == StepperKind::automatic || v[i].stepper == StepperKind::bdf) &&
-          !v[i].log_time) {
+      if (large ? (v[i].stepper == StepperKind::euler || v[i].stepper == StepperKind::dopri5 ||
+                   v[i].stepper == StepperKind::automatic || v[i].stepper == StepperKind::bdf) &&
+                      !v[i].log_time
+                : v[i].stepper == StepperKind::euler || v[i].stepper == StepperKind::bdf) {
         Config c = v[i];
         c.name += "+2threads";
         c.threads = 2;
