@@ -666,15 +666,15 @@ TEST_CASE("the manifest records what auto picked, why, and the stiff counters", 
 // The table of docs/steppers.md (hidden: run it by its tag)
 // ===========================================================================
 
-TEST_CASE("table: Example 1.1 to t = 2000, dopri5 vs rkc vs rosenbrock vs auto", "[.stiff_table]") {
+TEST_CASE("table: Example 1.1 to t = 2000, dopri5 vs rkc vs rosenbrock vs bdf vs auto", "[.stiff_table]") {
   // The table of docs/steppers.md. Not a test: it prints measurements.
   const SensingLoss loss = example_1_1_loss();
   FactorFlow flow(loss);
   const double T = 2000.0;
   const std::vector<double> times = {0.0, T};
   std::printf("Example 1.1 (d = 30, m = 240, c = 1/4), rank-2 start, to t = %g; rtol 1e-8, atol 1e-12\n", T);
-  std::printf("| norm | state | stepper | first_step | steps | rhs | jvp | wall s | rel. error of X(T) |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| norm | state | stepper | first_step | steps | rhs | jvp | dense J | wall s | rel. error of X(T) |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (double norm : {1.0, 1e3}) {
     const Matrix U0 = random_factor(30, 30, 2, norm, 3);
     const Matrix L0 = reduce(U0);
@@ -684,30 +684,38 @@ TEST_CASE("table: Example 1.1 to t = 2000, dopri5 vs rkc vs rosenbrock vs auto",
     ref_o.step = first;
     const auto ref = integrate_observed(flow, L0, times, ref_o);
     const Matrix X_ref = ref.states.back() * ref.states.back().transpose();
-    std::printf("| %g | 30x2 | reference: dopri5, rtol 1e-12 | %g | %llu | %llu | 0 | %.2f | - |\n", norm, first,
+    std::printf("| %g | 30x2 | reference: dopri5, rtol 1e-12 | %g | %llu | %llu | 0 | 0 | %.2f | - |\n", norm, first,
                 static_cast<unsigned long long>(ref.summary.last.steps),
                 static_cast<unsigned long long>(ref.summary.last.rhs), ref.summary.wall_seconds);
     std::fflush(stdout);
     for (bool reduced : {false, true}) {
-      std::vector<std::pair<StepperKind, double>> rows = {{StepperKind::dopri5, first},
-                                                          {StepperKind::rkc, first},
-                                                          {StepperKind::rosenbrock, first},
-                                                          {StepperKind::automatic, first}};
+      struct Row {
+        StepperKind kind;
+        double step;
+        TimeVariable time = TimeVariable::flow;
+      };
+      std::vector<Row> rows = {{StepperKind::dopri5, first},    {StepperKind::rkc, first},
+                               {StepperKind::rosenbrock, first}, {StepperKind::bdf, first},
+                               {StepperKind::bdf, first, TimeVariable::log}, {StepperKind::automatic, first}};
       if (norm > 1) rows.insert(rows.begin(), {StepperKind::dopri5, 1e-3});
-      for (const auto& [kind, step] : rows) {
+      for (const auto& [kind, step, time] : rows) {
         IntegrateOptions o = stiff_options(kind, 1e-8, 1e-12);
         o.step = step;
+        o.time = time;
         const auto r = integrate_observed(flow, reduced ? L0 : U0, times, o);
         const Matrix& U = r.states.back();
         const double e = relative_error(Matrix(U * U.transpose()), X_ref);
         std::string name = to_string(kind);
         if (kind != StepperKind::dopri5) name += ": " + r.summary.stepper_used;
+        if (time == TimeVariable::log) name += ", log time";
         char err[32];
         std::snprintf(err, sizeof err, "%.1e", e);
-        std::printf("| %g | %s | %s | %g | %llu | %llu | %llu | %.2f | %s |\n", norm, reduced ? "30x2" : "30x30",
-                    name.c_str(), step, static_cast<unsigned long long>(r.summary.last.steps),
+        std::printf("| %g | %s | %s | %g | %llu | %llu | %llu | %llu | %.2f | %s |\n", norm,
+                    reduced ? "30x2" : "30x30", name.c_str(), step,
+                    static_cast<unsigned long long>(r.summary.last.steps),
                     static_cast<unsigned long long>(r.summary.last.rhs),
-                    static_cast<unsigned long long>(r.summary.last.jvp), r.summary.wall_seconds,
+                    static_cast<unsigned long long>(r.summary.last.jvp),
+                    static_cast<unsigned long long>(r.summary.stiff.jacobians), r.summary.wall_seconds,
                     r.summary.ok() ? err : ("**" + to_string(r.summary.termination) + "** at t = " + std::to_string(r.summary.last.t)).c_str());
         if (kind == StepperKind::automatic) std::printf("<!-- auto: %s -->\n", r.summary.stepper_choice.c_str());
         std::fflush(stdout);
