@@ -286,6 +286,7 @@ struct Config {
   bool reduced;
   int threads = 1;  ///< threads of the normal operator's GEMV (loss/operator_form.hpp)
   bool log_time = false;  ///< integrate in log time (integrate/log_time.hpp), tau automatic
+  OperatorForm form = OperatorForm::automatic;  ///< automatic: the cost model's choice
 };
 
 std::vector<Config> configs_for(const Data& data) {
@@ -308,23 +309,29 @@ std::vector<Config> configs_for(const Data& data) {
       v.push_back({prefix + "rkc", StepperKind::rkc, reduced});
     }
   }
-  // The same on 2 threads (the threaded part is the normal operator's product,
-  // where the cost model picks that form): on large operators (problem 4)
-  // every stepper but the log-time ones; on small ones (Example 1.1) GD and
-  // bdf, as NumPy's best GD loop there also runs on 2 threads.
-  const bool large = data.op->measurements() >= 1000;
-  {
+  // Large operators (problem 4): the same on 2 threads (the threaded part is
+  // the normal operator's product, which the cost model picks there).
+  if (data.op->measurements() >= 1000) {
     const std::size_t n = v.size();
     for (std::size_t i = 0; i < n; ++i)
-      if (large ? (v[i].stepper == StepperKind::euler || v[i].stepper == StepperKind::dopri5 ||
-                   v[i].stepper == StepperKind::automatic || v[i].stepper == StepperKind::bdf) &&
-                      !v[i].log_time
-                : v[i].stepper == StepperKind::euler || v[i].stepper == StepperKind::bdf) {
+      if ((v[i].stepper == StepperKind::euler || v[i].stepper == StepperKind::dopri5 ||
+           v[i].stepper == StepperKind::automatic || v[i].stepper == StepperKind::bdf) &&
+          !v[i].log_time) {
         Config c = v[i];
         c.name += "+2threads";
         c.threads = 2;
         v.push_back(c);
       }
+  }
+  // Small operators (Example 1.1): the cost model keeps the plain form, which
+  // is single-threaded; NumPy's best GD loop there is its normal form on 2
+  // threads, so flowsense's GD gets the same form and threads by request.
+  if (data.op->measurements() < 1000) {
+    Config c = v.front();
+    c.name = "gd+normal+2threads";
+    c.form = OperatorForm::normal;
+    c.threads = 2;
+    v.push_back(c);
   }
   return v;
 }
@@ -338,8 +345,9 @@ int cmd_run(const std::string& dir, const std::string& config_name, int repeats,
   const Config cfg = *it;
   // The operator form is flowsense's default (automatic: the cost model of
   // loss/operator_form.hpp picks the normal operator Q = M^T M where it is
-  // cheaper); only the thread count is set here.
+  // cheaper) unless the configuration asks for a form.
   OperatorFormOptions form;
+  form.form = cfg.form;
   form.threads = cfg.threads;
   SensingLoss loss(data.op, data.b, data.c, form);
   IntegrateOptions o;
