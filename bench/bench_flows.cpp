@@ -300,6 +300,7 @@ std::vector<Config> configs_for(const Data& data) {
     const std::string prefix = reduced ? "reduced+" : "";
     v.push_back({prefix + "dopri5", StepperKind::dopri5, reduced});
     v.push_back({prefix + "auto", StepperKind::automatic, reduced});
+    v.push_back({prefix + "auto+logtime", StepperKind::automatic, reduced, 1, true});
     v.push_back({prefix + "bdf", StepperKind::bdf, reduced});
     // bdf in log time on every problem: it pays in the self-similar collapse
     // of large starts (problem 3) and nowhere else; the table shows both.
