@@ -371,16 +371,26 @@ StepperConfig parse_stepper(const Fields& f, const LossConfig& loss) {
   f.require_positive("first_step", s.options.step);
   s.options.max_step = f.number("max_step", 0.0);
   f.require_nonnegative("max_step", s.options.max_step);
-  // Log time (integrate/log_time.hpp): the self-similar collapse of large starts.
-  if (f.has("time") && f.choice("time", {"flow", "log"}, "time variable") == "log") {
-    s.options.time = TimeVariable::log;
-    if (s.options.max_step > 0)
-      f.fail("max_step", "a flow-time bound on the step is not supported with \"time\": \"log\" "
-                         "(steps are taken in s = log1p(t / tau)); remove max_step or use \"time\": \"flow\"");
+  // Log time (integrate/log_time.hpp): the self-similar collapse of large
+  // starts. "auto" (stepper auto's default) lets auto choose flow or log from
+  // a measurement at the start (integrate/auto_stepper.hpp); the other
+  // steppers run in flow time unless told.
+  const bool chooses = s.options.stepper == StepperKind::automatic;
+  s.options.time = chooses ? TimeVariable::automatic : TimeVariable::flow;
+  if (f.has("time")) {
+    const std::string time = f.choice("time", {"flow", "log", "auto"}, "time variable");
+    if (time == "auto" && !chooses)
+      f.fail("time", "\"auto\" (choose flow or log time at the start) is only for stepper \"auto\", got it with "
+                     "stepper \"" + type + "\"; use \"flow\" or \"log\"");
+    s.options.time = time == "log" ? TimeVariable::log : time == "auto" ? TimeVariable::automatic : TimeVariable::flow;
   }
+  if (s.options.time == TimeVariable::log && s.options.max_step > 0)
+    f.fail("max_step", "a flow-time bound on the step is not supported with \"time\": \"log\" "
+                       "(steps are taken in s = log1p(t / tau)); remove max_step or use \"time\": \"flow\"");
   if (f.has("log_time_scale")) {
-    if (s.options.time != TimeVariable::log)
-      f.fail("log_time_scale", "only used with \"time\": \"log\"; add it or remove log_time_scale");
+    if (s.options.time == TimeVariable::flow)
+      f.fail("log_time_scale", "only used with \"time\": \"log\" (or \"auto\" when auto chooses log time); "
+                               "add it or remove log_time_scale");
     s.options.log_time_scale = f.number("log_time_scale");
     f.require_positive("log_time_scale", s.options.log_time_scale);
   }
@@ -391,9 +401,12 @@ json to_json(const StepperConfig& s) {
   if (s.gd) return {{"type", "gd"}};
   const auto& o = s.options;
   if (!is_adaptive(o.stepper)) return {{"type", to_string(o.stepper)}, {"step", o.step}};
+  // automatic is flow time for every stepper but auto (written as such).
+  const TimeVariable time =
+      o.time == TimeVariable::automatic && o.stepper != StepperKind::automatic ? TimeVariable::flow : o.time;
   json j = {{"type", to_string(o.stepper)}, {"rtol", o.rtol}, {"atol", o.atol}, {"first_step", o.step},
-            {"max_step", o.max_step}, {"time", to_string(o.time)}};
-  if (o.time == TimeVariable::log && o.log_time_scale > 0) j["log_time_scale"] = o.log_time_scale;
+            {"max_step", o.max_step}, {"time", to_string(time)}};
+  if (time != TimeVariable::flow && o.log_time_scale > 0) j["log_time_scale"] = o.log_time_scale;
   if (uses_stiff_options(o.stepper))
     j["stiff"] = to_json(o.stiff);
   return j;

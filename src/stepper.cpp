@@ -73,7 +73,14 @@ std::string IntegrateOptions::validate() const {
   return s.str();
 }
 
-std::string to_string(TimeVariable time) { return time == TimeVariable::log ? "log" : "flow"; }
+std::string to_string(TimeVariable time) {
+  switch (time) {
+    case TimeVariable::flow: return "flow";
+    case TimeVariable::log: return "log";
+    case TimeVariable::automatic: return "auto";
+  }
+  return "?";
+}
 
 std::string StiffOptions::validate() const {
   std::ostringstream s;

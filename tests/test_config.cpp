@@ -233,7 +233,40 @@ TEST_CASE("config: log time for the adaptive steppers", "[config][log_time]") {
   }
   SECTION("an unknown time variable") {
     c["stepper"] = {{"type", "dopri5"}, {"time", "logarithmic"}};
-    require_bad(c, "stepper.time", {"unknown time variable 'logarithmic'", "allowed: flow, log"});
+    require_bad(c, "stepper.time", {"unknown time variable 'logarithmic'", "allowed: flow, log, auto"});
+  }
+  SECTION("\"auto\" is the default for stepper auto only, explicit values win, and it round-trips") {
+    c["stepper"] = {{"type", "auto"}};
+    RunConfig rc = parse_config(c, ".");
+    CHECK(rc.stepper.options.time == TimeVariable::automatic);
+    json resolved = to_json(rc);
+    CHECK(resolved["stepper"]["time"] == "auto");
+    CHECK(to_json(parse_config(resolved, ".")) == resolved);
+    // The base config's start (norm 0.5, d = 6) is near the data: flow
+    // time, and the reason is in the summary (the manifest's stepper_choice).
+    const RunResult r = run(rc);
+    REQUIRE(r.trajectory.summary.ok());
+    CHECK_THAT(r.trajectory.summary.stepper_choice, Catch::Contains("not self-similar"));
+    CHECK_THAT(r.trajectory.summary.stepper_choice, Catch::Contains("flow time"));
+    for (const std::string given : {"flow", "log"}) {
+      c["stepper"] = {{"type", "auto"}, {"time", given}};
+      rc = parse_config(c, ".");
+      CHECK(rc.stepper.options.time == (given == "log" ? TimeVariable::log : TimeVariable::flow));
+      CHECK(to_json(rc)["stepper"]["time"] == given);
+    }
+    c["stepper"] = {{"type", "auto"}, {"time", "auto"}, {"log_time_scale", 1e-6}};
+    resolved = to_json(parse_config(c, "."));
+    CHECK(resolved["stepper"]["log_time_scale"] == 1e-6);
+    CHECK(to_json(parse_config(resolved, ".")) == resolved);
+    // Every other stepper: flow time unless told.
+    c["stepper"] = {{"type", "bdf"}};
+    rc = parse_config(c, ".");
+    CHECK(rc.stepper.options.time == TimeVariable::flow);
+    CHECK(to_json(rc)["stepper"]["time"] == "flow");
+  }
+  SECTION("\"auto\" on a stepper that does not choose") {
+    c["stepper"] = {{"type", "bdf"}, {"time", "auto"}};
+    require_bad(c, "stepper.time", {"only for stepper \"auto\"", "stepper \"bdf\"", "use \"flow\" or \"log\""});
   }
   SECTION("a scale without log time") {
     c["stepper"] = {{"type", "dopri5"}, {"log_time_scale", 1e-6}};

@@ -182,3 +182,146 @@ TEST_CASE("log time: a given tau is used; bad combinations are refused with the 
   o.log_time_scale = -1;
   CHECK_THROWS_WITH(integrate(sys, x, {0.0, 1.0}, o, Watch{}), Catch::Contains("log_time_scale"));
 }
+
+// ===========================================================================
+// auto chooses the time variable (integrate/auto_stepper.hpp)
+// ===========================================================================
+
+namespace {
+
+/// x' = -lambda x: homogeneous of degree 1 (exponential, not a power law).
+struct LinearDecay {
+  static constexpr bool symmetric_jacobian = true;
+  double lambda = 50.0;
+  void operator()(const Matrix& x, Matrix& dx, double) const { dx = -lambda * x; }
+  void jacobian_vector(const Matrix&, const Matrix& v, Matrix& out) const { out = -lambda * v; }
+};
+
+IntegrateOptions automatic(TimeVariable time = TimeVariable::automatic) {
+  IntegrateOptions o = options(StepperKind::automatic, TimeVariable::flow);
+  o.time = time;
+  return o;
+}
+
+bool in_log_time(const Summary& s) { return s.stepper_choice.find("log time t = tau") != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("auto: the measured degree of homogeneity is exact on homogeneous systems", "[log_time][auto]") {
+  // f(k x) = k^3 f(x) and k f(x): log2 of the ratios is 3 and 1 up to
+  // rounding (a few ulps of the norms, amplified by 1 / ln 2).
+  CubicCollapse cubic;
+  LinearDecay linear;
+  Matrix x0(2, 2);
+  x0 << 1e3, 3e2, 1e2, 1e1;
+  std::uint64_t evaluations = 0;
+  const SelfSimilarity c = measure_self_similarity(cubic, x0, 0.0, &evaluations);
+  CHECK(evaluations == 3);
+  CHECK(std::abs(c.low - 3) < 1e-12);
+  CHECK(std::abs(c.high - 3) < 1e-12);
+  CHECK(c.holds);
+  const SelfSimilarity l = measure_self_similarity(linear, x0, 0.0);
+  CHECK(std::abs(l.low - 1) < 1e-12);
+  CHECK(std::abs(l.high - 1) < 1e-12);
+  CHECK_FALSE(l.holds);
+  // At a fixed point there is nothing to measure: flow time.
+  const SelfSimilarity z = measure_self_similarity(cubic, Matrix::Zero(2, 2), 0.0);
+  CHECK_FALSE(z.holds);
+  CHECK(std::isnan(z.low));
+}
+
+TEST_CASE("auto chooses log time for the cubic collapse and flow time for exponential decay", "[log_time][auto]") {
+  // The collapse of the first test (six decades of t^(-1/2)): auto in log
+  // time follows the closed form within 100 rtol, in fewer steps than auto
+  // told to stay in flow time. Exponential decay: flow time (the exact
+  // solution e^(-50 t) x0 is the oracle).
+  CubicCollapse cubic;
+  Matrix x0(2, 2);
+  x0 << 1e3, 3e2, 1e2, 1e1;
+  const std::vector<double> times = {0.0, 1e-4, 1e-2, 1.0, 10.0};
+  const Run chosen = run(cubic, x0, times, automatic());
+  const Run flow = run(cubic, x0, times, automatic(TimeVariable::flow));
+  INFO(chosen.summary.stepper_choice << "; steps " << chosen.summary.last.steps << " vs flow time "
+                                     << flow.summary.last.steps);
+  REQUIRE(chosen.summary.ok());
+  REQUIRE(flow.summary.ok());
+  CHECK(in_log_time(chosen.summary));
+  CHECK_THAT(chosen.summary.stepper_choice, Catch::Contains("degree 3 below x0 and 3 above"));
+  CHECK_FALSE(in_log_time(flow.summary));
+  CHECK_THAT(flow.summary.stepper_choice, Catch::Contains("flow time (given)"));
+  for (std::size_t j = 1; j < times.size(); ++j)
+    CHECK(relative_error(chosen.states[j], CubicCollapse::exact(x0, times[j])) < 100 * 1e-8);
+  CHECK(chosen.summary.last.steps < flow.summary.last.steps);
+
+  LinearDecay linear;
+  const Run decay = run(linear, x0, {0.0, 0.1, 1.0}, automatic());
+  INFO(decay.summary.stepper_choice);
+  REQUIRE(decay.summary.ok());
+  CHECK_FALSE(in_log_time(decay.summary));
+  CHECK_THAT(decay.summary.stepper_choice, Catch::Contains("not self-similar"));
+  CHECK(relative_error(decay.states[1], Matrix(std::exp(-5.0) * x0)) < 100 * 1e-8);
+}
+
+TEST_CASE("auto chooses log time far from the data and flow time near it; both agree with dopri5",
+          "[log_time][auto]") {
+  // The factor flow of the norm-1e2 test above (d = 8, m = 60, planted rank
+  // 2): from norm 1e2, ||A(X0)|| >> ||b|| and f is the homogeneous quartic's
+  // gradient (degree 3) up to O(||b|| / ||A(X0)||); from norm 1e-3, f is
+  // linear in U (degree 1). Reference: dopri5 in flow time at rtol 1e-12;
+  // auto at rtol 1e-8 within 100 rtol.
+  auto op = std::make_shared<GaussianOperator>(8, 60, GaussianScale::unit, 11);
+  FactorFlow flow(SensingLoss(Problem::noiseless(op, planted_trace_one(8, 2, 12)), loss_constant::paper000));
+  const std::vector<double> times = {0.0, 1e-3, 0.1, 5.0};
+  IntegrateOptions ref_o = options(StepperKind::dopri5, TimeVariable::flow, 1e-12);
+  ref_o.atol = 1e-16;
+  for (const double norm : {1e2, 1e-3}) {
+    const Matrix U0 = random_factor(8, 8, 2, norm, 13);
+    const Run ref = run(flow, U0, times, ref_o);
+    REQUIRE(ref.summary.ok());
+    const Run r = run(flow, U0, times, automatic());
+    INFO("norm " << norm << ": " << r.summary.stepper_used << "; " << r.summary.stepper_choice);
+    REQUIRE(r.summary.ok());
+    CHECK(in_log_time(r.summary) == (norm > 1));
+    const SelfSimilarity s = measure_self_similarity(flow, U0, 0.0);
+    CHECK(std::abs(s.low - (norm > 1 ? 3 : 1)) < 1e-3);
+    CHECK(std::abs(s.high - (norm > 1 ? 3 : 1)) < 1e-3);
+    for (std::size_t j = 1; j < times.size(); ++j) {
+      const double e = relative_error(Matrix(r.states[j] * r.states[j].transpose()),
+                                      Matrix(ref.states[j] * ref.states[j].transpose()));
+      INFO("t = " << times[j] << ": error " << e);
+      CHECK(e < 100 * 1e-8);
+    }
+  }
+}
+
+TEST_CASE("auto: an explicit time variable wins; max_step keeps flow time; other steppers stay in flow time",
+          "[log_time][auto]") {
+  CubicCollapse cubic;
+  LinearDecay linear;
+  const Matrix x0 = Matrix::Constant(1, 1, 1e2);
+  const std::vector<double> times = {0.0, 1.0};
+  // Log time asked for where auto would not choose it.
+  const Run asked = run(linear, x0, times, automatic(TimeVariable::log));
+  REQUIRE(asked.summary.ok());
+  CHECK(in_log_time(asked.summary));
+  CHECK_THAT(asked.summary.stepper_choice, Catch::Contains("log time (given)"));
+  // max_step bounds flow-time steps: flow time, said so.
+  IntegrateOptions bounded = automatic();
+  bounded.max_step = 0.05;
+  const Run b = run(cubic, x0, times, bounded);
+  REQUIRE(b.summary.ok());
+  CHECK_FALSE(in_log_time(b.summary));
+  CHECK_THAT(b.summary.stepper_choice, Catch::Contains("max_step"));
+  CHECK(relative_error(b.states.back(), CubicCollapse::exact(x0, 1.0)) < 100 * 1e-8);
+  // The default (automatic) is flow time for every other stepper: bdf's
+  // summary has no choice at all, and its right-hand sides are its own.
+  IntegrateOptions o = options(StepperKind::bdf, TimeVariable::flow);
+  o.time = TimeVariable::automatic;
+  const Run d = run(cubic, x0, times, o);
+  const Run f = run(cubic, x0, times, options(StepperKind::bdf, TimeVariable::flow));
+  REQUIRE(d.summary.ok());
+  CHECK(d.summary.stepper_choice.empty());
+  CHECK(d.summary.last.steps == f.summary.last.steps);
+  CHECK(d.summary.last.rhs == f.summary.last.rhs);
+  CHECK(to_string(TimeVariable::automatic) == "auto");
+}

@@ -55,10 +55,33 @@
 //    back, and wait twice as long as last time before trying stiff again.
 // Every switch is logged (time and numbers) in Summary::stepper_choice.
 //
+// The time variable (IntegrateOptions::time = TimeVariable::automatic, the
+// default; choose_time_variable): log time (log_time.hpp) pays where the
+// flow is self-similar, and self-similarity is measured at the start. If
+// f is homogeneous of degree p near x0, f(k x) = k^p f(x), its solutions
+// satisfy x(t) -> k x(k^(p-1) t) and collapse like t^(-1/(p-1)) for p > 1:
+// a power law, a fixed number of steps per decade in log time. Far from
+// the data the factor flow is the homogeneous quartic's, p = 3 (GramFlow:
+// p = 2); from a small start it is linear, p = 1, its phases exponential
+// (log time gains nothing there); near the data it is neither. Measured
+// from three right-hand sides, as the local degree below and above x0:
+//   p_low  = log2(|f(x0)| / |f(x0 / 2)|),  p_high = log2(|f(2 x0)| / |f(x0)|);
+// log time iff |p_high - p_low| <= 0.1 and both >= 1.5. On the benchmark
+// problems (docs/steppers.md, "auto chooses log time"): Example 1.1 from
+// norm 1e3, rank 2 and 30: 3.000 and 3.000 (log time: 5,800 -> 5,549 and
+// 9,323 -> 5,506 rhs + jvp at rtol 1e-8, errors 1e-14 and 5e-11); rank 2
+// norm 1: 2.18, 2.80; rank 30 norm 1: 1.02, 1.68; paper 003 from norm
+// 1e-3: 1.000, 1.000 (log time there: 3,527 -> 3,847, worse, so flow). The
+// rank-30 norm-1 run would gain 8% in log time at rtol 1e-8 but loses 14%
+// at 1e-6; the rule leaves it in flow time. max_step > 0 keeps flow time
+// (it bounds flow-time steps, which log time does not take).
+//
 // Also: a dopri5 step that produces a non-finite state (odeint's error
 // check accepts NaN) is rejected and retried with h / 10 here, so that a
 // too-large first step at a huge initialization is survivable.
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -68,17 +91,56 @@
 #include "flowsense/core/types.hpp"
 #include "flowsense/integrate/detail/odeint_eigen.hpp"
 #include "flowsense/integrate/bdf.hpp"
+#include "flowsense/integrate/log_time.hpp"
 #include "flowsense/integrate/spectral_radius.hpp"
 #include "flowsense/integrate/stepper.hpp"
 
 namespace flowsense {
 
+/// The local degree of homogeneity of f around x0 (see above).
+struct SelfSimilarity {
+  double low = std::numeric_limits<double>::quiet_NaN();   ///< log2(|f(x0)| / |f(x0 / 2)|)
+  double high = std::numeric_limits<double>::quiet_NaN();  ///< log2(|f(2 x0)| / |f(x0)|)
+  /// |high - low| <= self_similar_spread and both >= self_similar_degree.
+  bool holds = false;
+};
+
+/// The rule's bounds: benchmark problems measure 3.000 and 3.000 (norm-1e3
+/// starts), at least 0.6 apart (norm 1), or 1.000 (norm 1e-3).
+inline constexpr double self_similar_spread = 0.1;
+inline constexpr double self_similar_degree = 1.5;
+
+/// Three right-hand sides at x0 / 2, x0, 2 x0 (counted in *rhs_counter).
+template <class System>
+SelfSimilarity measure_self_similarity(System& system, const Matrix& x0, double t0,
+                                       std::uint64_t* rhs_counter = nullptr) {
+  double norms[3];
+  const double scales[3] = {0.5, 1.0, 2.0};
+  Matrix x, f(x0.rows(), x0.cols());
+  for (int i = 0; i < 3; ++i) {
+    x = scales[i] * x0;
+    system(x, f, t0);
+    if (rhs_counter) ++*rhs_counter;
+    norms[i] = f.norm();
+  }
+  SelfSimilarity s;
+  if (!(norms[0] > 0 && norms[1] > 0) || !std::isfinite(norms[2])) return s;
+  s.low = std::log2(norms[1] / norms[0]);
+  s.high = std::log2(norms[2] / norms[1]);
+  s.holds = std::abs(s.high - s.low) <= self_similar_spread && std::min(s.low, s.high) >= self_similar_degree;
+  return s;
+}
+
 struct AutoChoice {
   /// dopri5 (not stiff over the horizon) or automatic (run AutoStepper).
   StepperKind kind = StepperKind::dopri5;
+  /// flow or log: options.time, or what the rule chose for automatic.
+  TimeVariable time = TimeVariable::flow;
   std::string reason;          ///< one line with the numbers
   SpectralEstimate estimate;   ///< the stiffness measured at the start
   double explicit_steps = 0;   ///< N_expl = T rho / 3.3
+  SelfSimilarity similarity;   ///< measured only for time = automatic
+  std::uint64_t rhs = 0;       ///< right-hand sides the choice took
 };
 
 /// dopri5's stability interval on the negative real axis, [-3.3, 0].
@@ -113,6 +175,25 @@ AutoChoice choose_stepper(System& system, const Matrix& x0, const std::vector<do
         << (dense ? " <= " : " > ") << "stiff.dense_max_size = " << options.stiff.dense_max_size
         << ") in stiff phases";
   }
+  if (options.time != TimeVariable::automatic) {
+    choice.time = options.time;
+    why << "; " << to_string(options.time) << " time (given)";
+  } else if (options.max_step > 0) {
+    choice.time = TimeVariable::flow;
+    why << "; flow time (max_step bounds flow-time steps)";
+  } else {
+    choice.similarity = measure_self_similarity(system, x0, times.front(), &choice.rhs);
+    const SelfSimilarity& s = choice.similarity;
+    choice.time = s.holds ? TimeVariable::log : TimeVariable::flow;
+    why.precision(3);
+    why << "; |f| scales like degree " << s.low << " below x0 and " << s.high << " above (|f(x0)| / |f(x0/2)|, "
+        << "|f(2 x0)| / |f(x0)|, log2): ";
+    if (s.holds)
+      why << "self-similar of degree > 1, a power-law collapse: log time";
+    else
+      why << "not self-similar (needs both >= " << self_similar_degree << " and within " << self_similar_spread
+          << "): flow time";
+  }
   choice.reason = why.str();
   return choice;
 }
@@ -135,9 +216,10 @@ public:
   /// of the rank-30 norm-1e3 benchmark problem (docs/performance.md).
   static constexpr int first_stiff_windows = 3;
 
+  /// `map`: in log time, the driver's s to flow time, for the report.
   AutoStepper(System& system, const IntegrateOptions& options, const SpectralEstimate& start,
-              StiffStats* stats, std::uint64_t* jvp_counter, AutoReport* report)
-      : system_(&system), options_(options), stats_(stats), jvp_(jvp_counter), report_(report),
+              StiffStats* stats, std::uint64_t* jvp_counter, AutoReport* report, const TimeMap* map = nullptr)
+      : system_(&system), options_(options), stats_(stats), jvp_(jvp_counter), report_(report), map_(map),
         dopri_(boost::numeric::odeint::make_controlled(options.atol, options.rtol, Dopri5())),
         stiff_(system, options, stats, jvp_counter), warm_(start.vector), rho_(start.stiffness) {
     if (report_) report_->used = "dopri5";
@@ -182,7 +264,7 @@ public:
         if (window_h_ * rho_ >= 1.0) {
           std::ostringstream m;
           m.precision(3);
-          m << "t = " << t << ": dopri5 -> bdf (dopri5 steps up to " << window_h_
+          m << when(t) << ": dopri5 -> bdf (dopri5 steps up to " << window_h_
             << " at rho ~ " << rho_ << ": h rho = " << window_h_ * rho_ << " >= 1, stability-bound)";
           log(m.str());
           stiff_mode_ = true;
@@ -210,7 +292,7 @@ public:
       if (spent > explicit_cost) {
         std::ostringstream m;
         m.precision(3);
-        m << "t = " << t << ": bdf -> dopri5 (bdf spent " << spent
+        m << when(t) << ": bdf -> dopri5 (bdf spent " << spent
           << " evaluations per unit time > 7 rho / 1.5 = " << explicit_cost << ")";
         log(m.str());
         stiff_mode_ = false;
@@ -251,6 +333,16 @@ private:
     }
   }
 
+  /// "t = ..." in flow time; in log time also s, the unit of h, rho and
+  /// the rates in the same line.
+  std::string when(double t) const {
+    std::ostringstream m;
+    m.precision(3);
+    if (map_ && !map_->identity()) m << "t = " << map_->flow_time(t) << " (s = " << t << ", numbers in s)";
+    else m << "t = " << t;
+    return m.str();
+  }
+
   void log(const std::string& line) {
     if (!report_) return;
     ++report_->switches;
@@ -263,6 +355,7 @@ private:
   StiffStats* stats_;
   std::uint64_t* jvp_;
   AutoReport* report_;
+  const TimeMap* map_;
   ControlledDopri5 dopri_;
   BdfStepper<System> stiff_;
   Matrix warm_;

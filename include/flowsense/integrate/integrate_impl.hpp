@@ -185,22 +185,27 @@ void run_adaptive(System& system, Controlled stepper, Matrix& state,
 }
 
 /// integrate() on the driver's times (flow time, or s of log time with
-/// `map` translating back).
+/// `map` translating back). `picked`: auto's choice (stepper automatic only),
+/// in the driver's time.
 template <class System>
 Summary integrate_on(System& system, Matrix& state, const std::vector<double>& times,
-                     const IntegrateOptions& options, const Watch& watch, const TimeMap& map);
+                     const IntegrateOptions& options, const Watch& watch, const TimeMap& map,
+                     const AutoChoice* picked);
 
 /// integrate() in log time (log_time.hpp): tau from the options or
-/// 0.1 / rho(J(x0)), then the same driver on LogTimeSystem.
+/// 0.1 / rho(J(x0)), then the same driver on LogTimeSystem. `picked`: auto's
+/// choice, made in flow time (its rho is reused for tau).
 template <class System>
 Summary integrate_log_time(System& system, Matrix& state, const std::vector<double>& times,
-                           const IntegrateOptions& options, const Watch& watch) {
+                           const IntegrateOptions& options, const Watch& watch, const AutoChoice* picked) {
   double tau = options.log_time_scale;
   std::uint64_t products = 0;
   std::ostringstream why;
   why.precision(3);
   if (tau == 0) {
-    const double rho = estimate_stiffness(system, state, options.stiff.spectral_iterations, &products).spectral_radius;
+    const double rho = picked ? picked->estimate.spectral_radius
+                              : estimate_stiffness(system, state, options.stiff.spectral_iterations, &products)
+                                    .spectral_radius;
     if (rho > 0 && std::isfinite(rho)) {
       tau = 0.1 / rho;
       why << "log time t = tau (e^s - 1) with tau = 0.1 / rho = " << tau << " (rho ~ " << rho
@@ -217,9 +222,20 @@ Summary integrate_log_time(System& system, Matrix& state, const std::vector<doub
   IntegrateOptions o = options;
   o.time = TimeVariable::flow;
   o.step = std::min(0.1, std::log1p(options.step / tau));  // the first step, in s
-  Summary summary = integrate_on(in_log_time, state, map.driver_times(), o, watch, map);
+  // auto decides stiff or not in flow time (T rho(J(x0)) / 3.3 explicit
+  // steps): in s both the horizon and rho are small (rho_s = (t + tau) rho =
+  // 0.1 at the start), which would always read "not stiff", and its
+  // switcher would then never be used even though rho_s grows like t. Its
+  // switcher runs in s: h_s rho_s = h_t rho_t, the same stability measure.
+  std::optional<AutoChoice> in_s;
+  if (picked) {
+    in_s = *picked;
+    in_s->estimate.stiffness *= tau;
+    in_s->estimate.spectral_radius *= tau;
+  }
+  Summary summary = integrate_on(in_log_time, state, map.driver_times(), o, watch, map, in_s ? &*in_s : nullptr);
   summary.last.jvp += products;
-  summary.stepper_choice = why.str() + (summary.stepper_choice.empty() ? "" : "; " + summary.stepper_choice);
+  summary.stepper_choice = (summary.stepper_choice.empty() ? "" : summary.stepper_choice + "; ") + why.str();
   return summary;
 }
 
@@ -240,23 +256,33 @@ Summary integrate(System& system, Matrix& state, const std::vector<double>& time
       throw std::invalid_argument(s.str());
     }
   if (!state.allFinite()) throw std::invalid_argument("integrate(): the initial state is not finite");
-  if (options.time == TimeVariable::log) return detail::integrate_log_time(system, state, times, options, watch);
-  return detail::integrate_on(system, state, times, options, watch, TimeMap{});
+  // `auto` measures the stiffness at the start (in flow time) and runs one
+  // of the others.
+  // Its products are counted from the run's start (integrate_on).
+  std::optional<AutoChoice> picked;
+  if (options.stepper == StepperKind::automatic) picked = choose_stepper(system, state, times, options);
+  const AutoChoice* choice = picked ? &*picked : nullptr;
+  // The time variable: given, or auto's choice (automatic means flow time
+  // for every other stepper).
+  if (options.time == TimeVariable::log || (picked && picked->time == TimeVariable::log))
+    return detail::integrate_log_time(system, state, times, options, watch, choice);
+  return detail::integrate_on(system, state, times, options, watch, TimeMap{}, choice);
 }
 
 template <class System>
 Summary detail::integrate_on(System& system, Matrix& state, const std::vector<double>& times,
-                             const IntegrateOptions& options, const Watch& watch, const TimeMap& map) {
+                             const IntegrateOptions& options, const Watch& watch, const TimeMap& map,
+                             const AutoChoice* picked) {
   using namespace detail;
   Run run{watch, StepInfo{}, state, times.back(), map};
   run.info.t = times.front();
+  run.info.jvp = picked ? static_cast<std::uint64_t>(picked->estimate.products) : 0;
+  run.info.rhs = picked ? picked->rhs : 0;
   run.last_good_t = times.front();
   const double rtol = options.rtol, atol = options.atol;
-  // `auto` measures the stiffness at the start and runs one of the others.
   StepperKind kind = options.stepper;
   StiffStats stiff;
   std::string choice;
-  std::optional<AutoChoice> picked;
   AutoReport report;
   // `auto` starts no larger than 1/rho: from a huge initialization (Example
   // 1.1 at norm 1e3, rho ~ 1e8) the default first step has h rho ~ 1e2, and
@@ -266,7 +292,7 @@ Summary detail::integrate_on(System& system, Matrix& state, const std::vector<do
   IntegrateOptions auto_options;
   const IntegrateOptions* used_options = &options;
   if (kind == StepperKind::automatic) {
-    picked = choose_stepper(system, state, times, options, &run.info.jvp);
+    if (!picked) throw std::logic_error("integrate_on(): stepper auto without its choice");
     kind = picked->kind;  // dopri5, or automatic = AutoStepper
     choice = picked->reason;
     const double rho = picked->estimate.spectral_radius;
@@ -326,7 +352,7 @@ Summary detail::integrate_on(System& system, Matrix& state, const std::vector<do
       break;
     case StepperKind::automatic:
       run_adaptive(system,
-                   AutoStepper<System>(system, *used_options, picked->estimate, &stiff, &run.info.jvp, &report),
+                   AutoStepper<System>(system, *used_options, picked->estimate, &stiff, &run.info.jvp, &report, &map),
                    state, times, *used_options, run);
       break;
   }

@@ -73,8 +73,11 @@ struct StiffOptions {
 
 /// The variable adaptive steppers step in: flow time t, or s with
 /// t = t0 + tau (e^s - 1) (log_time.hpp: the self-similar collapse of large
-/// initializations costs a few steps per decade of t there).
-enum class TimeVariable { flow, log };
+/// initializations costs a few steps per decade of t there), or automatic:
+/// `auto` chooses flow or log from a measurement at the start
+/// (auto_stepper.hpp), every other stepper runs in flow time.
+enum class TimeVariable { flow, log, automatic };
+/// "flow", "log", "auto".
 std::string to_string(TimeVariable time);
 
 struct IntegrateOptions {
@@ -87,10 +90,13 @@ struct IntegrateOptions {
   double max_step = 0.0;
   /// rkc, rosenbrock, bdf, auto only.
   StiffOptions stiff;
-  /// Adaptive steppers only; `step` is then still a flow-time step (the
-  /// first step in s is log1p(step / tau), at most 0.1), and max_step must be 0.
-  TimeVariable time = TimeVariable::flow;
-  /// Log time: tau > 0, or 0 for 0.1 / rho(J(x0)) (~spectral_iterations products).
+  /// Log time: adaptive steppers only; `step` is then still a flow-time step
+  /// (the first step in s is log1p(step / tau), at most 0.1), and max_step
+  /// must be 0. automatic: log or flow as `auto` decides (flow time for the
+  /// other steppers).
+  TimeVariable time = TimeVariable::automatic;
+  /// Log time: tau > 0, or 0 for 0.1 / rho(J(x0)) (~spectral_iterations
+  /// products; none extra when `auto` chose log time: it reuses its rho).
   double log_time_scale = 0.0;
 
   /// Empty if valid, else a message naming the violated condition.
