@@ -6,8 +6,9 @@
 //       writes every problem's data DIR/<problem>/{A,b,U0}.npy and meta.json,
 //       then its tight reference Xref.npy (+ reference.json);
 //   bench_flows run --problem DIR/<problem> --config NAME --repeats N
-//                   --final U.npy --result result.json
-//       integrates the problem with one flowsense configuration N times;
+//                   --final U.npy --result result.json [--preconditioner none|woodbury|auto]
+//       integrates the problem with one flowsense configuration N times
+//       (--preconditioner: StiffOptions::preconditioner, default the library's);
 //   bench_flows configs --problem DIR/<problem>
 //       prints the configurations worth running on that problem;
 //   bench_flows sweep --out DIR --threads N [--quick]
@@ -338,7 +339,8 @@ std::vector<Config> configs_for(const Data& data) {
 }
 
 int cmd_run(const std::string& dir, const std::string& config_name, int repeats, const std::string& final_path,
-            const std::string& result_path, double rtol, double atol, double budget_seconds) {
+            const std::string& result_path, double rtol, double atol, double budget_seconds,
+            const std::string& preconditioner) {
   const Data data = load(dir);
   const auto configs = configs_for(data);
   auto it = std::find_if(configs.begin(), configs.end(), [&](const Config& c) { return c.name == config_name; });
@@ -357,6 +359,11 @@ int cmd_run(const std::string& dir, const std::string& config_name, int repeats,
   o.atol = atol;
   o.step = data.meta.at("first_step").get<double>();
   if (cfg.log_time) o.time = TimeVariable::log;
+  if (!preconditioner.empty()) {
+    const auto p = preconditioner_from_string(preconditioner);
+    if (!p) throw std::invalid_argument("--preconditioner: expected none, woodbury or auto, got '" + preconditioner + "'");
+    o.stiff.preconditioner = *p;
+  }
   double T = data.meta.at("T").get<double>();
   const double target_rel = data.meta.at("target_rel").get<double>();
   const bool gd = cfg.stepper == StepperKind::euler;
@@ -410,6 +417,13 @@ int cmd_run(const std::string& dir, const std::string& config_name, int repeats,
                            {"rhs", s.last.rhs},
                            {"jvp", s.last.jvp},
                            {"steps", s.last.steps},
+                           {"stiff", {{"jacobians", s.stiff.jacobians},
+                                      {"linear_solves", s.stiff.linear_solves},
+                                      {"krylov_iterations", s.stiff.krylov_iterations},
+                                      {"krylov_failures", s.stiff.krylov_failures},
+                                      {"preconditioner_builds", s.stiff.preconditioner_builds},
+                                      {"preconditioner_applications", s.stiff.preconditioner_applications},
+                                      {"preconditioner_factorizations", s.stiff.preconditioner_factorizations}}},
                            {"t_end", s.last.t},
                            {"rtol", rtol},
                            {"atol", atol},
@@ -519,7 +533,7 @@ int main(int argc, char** argv) {
     if (cmd == "run")
       return cmd_run(need(a, "problem"), need(a, "config"), std::stoi(get(a, "repeats", "1")), need(a, "final"),
                      need(a, "result"), std::stod(get(a, "rtol", "1e-8")), std::stod(get(a, "atol", "1e-12")),
-                     std::stod(get(a, "budget", "0")));
+                     std::stod(get(a, "budget", "0")), get(a, "preconditioner", ""));
     if (cmd == "sweep")
       return cmd_sweep(need(a, "out"), std::stoi(need(a, "threads")), a.count("quick") > 0, need(a, "result"));
     std::fprintf(stderr, "bench_flows: unknown command '%s'\n", cmd.c_str());

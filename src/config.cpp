@@ -302,7 +302,8 @@ void require_learning_rate(const LossConfig& loss, const std::string& because) {
 /// with the ranges of StiffOptions::validate().
 StiffOptions parse_stiff(const Fields& f) {
   f.allow_only({"dense_max_size", "jacobian_max_age", "krylov_tolerance", "krylov_restart", "krylov_max_iterations",
-                "rkc_max_stages", "rkc_refresh_steps", "spectral_iterations", "auto_explicit_steps"});
+                "rkc_max_stages", "rkc_refresh_steps", "spectral_iterations", "auto_explicit_steps",
+                "preconditioner"});
   StiffOptions o;
   constexpr std::int64_t big = 1'000'000'000;
   auto count = [&](const std::string& key, std::int64_t fallback, std::int64_t lo, std::int64_t hi) {
@@ -321,6 +322,8 @@ StiffOptions parse_stiff(const Fields& f) {
   o.spectral_iterations = static_cast<int>(count("spectral_iterations", o.spectral_iterations, 2, big));
   o.auto_explicit_steps = f.number("auto_explicit_steps", o.auto_explicit_steps);
   f.require_nonnegative("auto_explicit_steps", o.auto_explicit_steps);
+  o.preconditioner = *preconditioner_from_string(
+      f.choice("preconditioner", {"none", "woodbury", "auto"}, "preconditioner", to_string(o.preconditioner)));
   if (const std::string problem = o.validate(); !problem.empty()) throw InputError(f.path(), problem);
   return o;
 }
@@ -334,7 +337,8 @@ json to_json(const StiffOptions& o) {
           {"rkc_max_stages", o.rkc_max_stages},
           {"rkc_refresh_steps", o.rkc_refresh_steps},
           {"spectral_iterations", o.spectral_iterations},
-          {"auto_explicit_steps", o.auto_explicit_steps}};
+          {"auto_explicit_steps", o.auto_explicit_steps},
+          {"preconditioner", to_string(o.preconditioner)}};
 }
 
 StepperConfig parse_stepper(const Fields& f, const LossConfig& loss) {

@@ -35,7 +35,10 @@ nlohmann::json to_json(const Summary& s) {
                   {"factorizations", t.factorizations},
                   {"linear_solves", t.linear_solves},
                   {"krylov_iterations", t.krylov_iterations},
-                  {"krylov_failures", t.krylov_failures}};
+                  {"krylov_failures", t.krylov_failures},
+                  {"preconditioner_builds", t.preconditioner_builds},
+                  {"preconditioner_applications", t.preconditioner_applications},
+                  {"preconditioner_factorizations", t.preconditioner_factorizations}};
   }
   return j;
 }

@@ -73,6 +73,21 @@ std::string IntegrateOptions::validate() const {
   return s.str();
 }
 
+std::string to_string(Preconditioner p) {
+  switch (p) {
+    case Preconditioner::none: return "none";
+    case Preconditioner::woodbury: return "woodbury";
+    case Preconditioner::automatic: return "auto";
+  }
+  return "unknown";
+}
+
+std::optional<Preconditioner> preconditioner_from_string(const std::string& name) {
+  for (Preconditioner p : {Preconditioner::none, Preconditioner::woodbury, Preconditioner::automatic})
+    if (to_string(p) == name) return p;
+  return std::nullopt;
+}
+
 std::string to_string(TimeVariable time) {
   switch (time) {
     case TimeVariable::flow: return "flow";

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "flowsense/flow/gauss_newton_inverse.hpp"
 #include "flowsense/loss/sensing_loss.hpp"
 
 namespace flowsense {
@@ -90,6 +91,15 @@ public:
     Matrix S_;
   };
   Linearization linearize(const Matrix& U) const { return Linearization(loss_, U); }
+
+  /// The preconditioner of the implicit steppers' GMRES at a frozen U:
+  /// prec(sigma, V, out) sets out = (I - sigma J_GN(U))^-1 V with J_GN the
+  /// Gauss-Newton part of J, by Woodbury over the m measurements
+  /// (gauss_newton_inverse.hpp). Building it costs ~m^2 d p multiply-adds.
+  GaussNewtonInverse preconditioner(const Matrix& U) const { return GaussNewtonInverse(loss_, U); }
+  /// The order of the system the preconditioner factors (m): the steppers'
+  /// cost rule (integrate/detail/shifted_solve.hpp) reads it before building.
+  Index preconditioner_size() const { return loss_.op().measurements(); }
 
   const SensingLoss& loss() const { return loss_; }
   std::uint64_t evaluations() const { return evaluations_; }

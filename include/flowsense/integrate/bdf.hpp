@@ -122,6 +122,12 @@ public:
     const Index n = x.size();
     reason_.clear();
     dense_ = detail::uses_dense_jacobian(n, options_.stiff);
+    if (!dense_ && n != prec_n_) {
+      const auto choice = detail::choose_preconditioner(*system_, n, options_.stiff);
+      use_prec_ = choice.use;
+      prec_eligible_ = choice.eligible;
+      prec_n_ = n;
+    }
     step_krylov_ = 0;
     if (!continues(x, t)) restart(rhs, x, t, h);
     else if (h != h_ || resample_) rescale(h);
@@ -330,7 +336,28 @@ private:
         if (stats_) ++stats_->factorizations;
       }
     } else if (!jacobian_valid_ || !lin_) {
+      // auto: switch the preconditioner on (for good) once the GMRES solves
+      // under the last frozen Jacobian needed more than
+      // detail::preconditioner_switch_iterations each on average.
+      if (prec_eligible_ && !use_prec_ && stats_ &&
+          static_cast<double>(stats_->krylov_iterations - period_iterations_) >
+              detail::preconditioner_switch_iterations *
+                  static_cast<double>(std::max<std::uint64_t>(1, stats_->linear_solves - period_solves_)))
+        use_prec_ = true;
+      if (stats_) {
+        period_iterations_ = stats_->krylov_iterations;
+        period_solves_ = stats_->linear_solves;
+      }
       lin_.emplace(*system_, at, jvp_);
+      if (use_prec_) {
+        if constexpr (detail::has_preconditioner<System>()) {
+          if (prec_) prec_->rebuild(at);
+          else prec_.emplace(system_->preconditioner(at));
+          if (stats_) ++stats_->preconditioner_builds;
+        }
+      } else {
+        prec_.reset();
+      }
       on_new_jacobian();
     }
   }
@@ -386,8 +413,10 @@ private:
     if (stats_) ++stats_->linear_solves;
     if (dense_) return detail::solve_dense_shifted(lu_, r, u, "BDF matrix I - c h J", reason_);
     int iterations = 0;
-    const bool ok =
-        detail::solve_krylov_shifted(*lin_, w, ch, r, u, options_.stiff, stats_, reason_, &iterations);
+    const std::uint64_t factored = prec_ ? prec_->factorizations() : 0;
+    const bool ok = detail::solve_krylov_shifted(*lin_, w, ch, r, u, options_.stiff, stats_, reason_, &iterations,
+                                                 prec_ ? &*prec_ : nullptr);
+    if (prec_ && stats_) stats_->preconditioner_factorizations += prec_->factorizations() - factored;
     step_krylov_ = std::max(step_krylov_, iterations);
     return ok;
   }
@@ -414,6 +443,12 @@ private:
   Eigen::PartialPivLU<Matrix> lu_;
   double factored_ch_ = std::numeric_limits<double>::quiet_NaN();
   std::optional<detail::FrozenJacobian<System>> lin_;
+  // GMRES preconditioner (detail::choose_preconditioner), rebuilt with lin_.
+  bool use_prec_ = false;
+  bool prec_eligible_ = false;  ///< auto: may switch it on
+  std::uint64_t period_iterations_ = 0, period_solves_ = 0;  ///< stats at the last Jacobian
+  Index prec_n_ = -1;
+  std::optional<detail::PreconditionerOf<System>> prec_;
   std::string reason_;
   int step_krylov_ = 0;
 };

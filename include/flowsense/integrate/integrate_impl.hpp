@@ -363,9 +363,19 @@ Summary detail::integrate_on(System& system, Matrix& state, const std::vector<do
     summary.stepper_used += detail::uses_dense_jacobian(state.size(), options.stiff)
                                 ? " (dense Jacobian)"
                                 : " (GMRES)";
-  if (kind == StepperKind::bdf)
-    summary.stepper_used += detail::uses_dense_jacobian(state.size(), options.stiff) ? " (dense Jacobian)"
-                                                                                 : " (GMRES)";
+  if (kind == StepperKind::bdf) {
+    if (detail::uses_dense_jacobian(state.size(), options.stiff)) {
+      summary.stepper_used += " (dense Jacobian)";
+    } else {
+      const auto prec = detail::choose_preconditioner(system, state.size(), options.stiff);
+      std::string why = prec.why;
+      if (prec.eligible)
+        why += stiff.preconditioner_builds > 0
+                   ? ": switched on, " + std::to_string(stiff.preconditioner_builds) + " builds"
+                   : ": not needed";
+      summary.stepper_used += why.empty() ? " (GMRES)" : " (GMRES, " + why + ")";
+    }
+  }
   if (kind == StepperKind::automatic) {
     summary.stepper_used = report.used;
     choice += report.switches ? "; " + report.log : "; found no stiff phase";

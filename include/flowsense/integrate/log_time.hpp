@@ -104,6 +104,20 @@ public:
     J *= scale_;
   }
 
+  /// The system's GMRES preconditioner (FactorFlow: gauss_newton_inverse.hpp)
+  /// for (I - sigma (t + tau) J): the shift is scaled by the same factor as
+  /// the products of linearize(), at the time of the latest right-hand side.
+  auto preconditioner(const Matrix& x) const
+    requires(detail::has_preconditioner<System>())
+  {
+    return detail::ScaledPreconditioner<decltype(system_->preconditioner(x))>{system_->preconditioner(x), &scale_};
+  }
+  Index preconditioner_size() const
+    requires(detail::has_preconditioner<System>())
+  {
+    return system_->preconditioner_size();
+  }
+
   double tau() const { return tau_; }
 
 private:

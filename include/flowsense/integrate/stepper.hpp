@@ -35,6 +35,15 @@ int order(StepperKind kind);
 /// bdf, auto).
 bool uses_stiff_options(StepperKind kind);
 
+/// bdf's GMRES preconditioner (docs/steppers.md, "Preconditioner").
+enum class Preconditioner {
+  none,       ///< plain GMRES
+  woodbury,   ///< the exact inverse of the Gauss-Newton part by Woodbury over the m measurements (FactorFlow)
+  automatic,  ///< config name "auto": woodbury where the cost rule says it pays, else none
+};
+std::string to_string(Preconditioner p);
+std::optional<Preconditioner> preconditioner_from_string(const std::string& name);
+
 /// Options of the stiff steppers (rkc, rosenbrock, bdf, auto); the defaults are
 /// justified in docs/steppers.md.
 struct StiffOptions {
@@ -55,6 +64,12 @@ struct StiffOptions {
   /// rosenbrock, bdf, Krylov: GMRES restart length and iteration budget per solve.
   int krylov_restart = 60;
   int krylov_max_iterations = 600;
+  /// bdf, Krylov: the GMRES preconditioner. woodbury needs a system that
+  /// gives one (FactorFlow; others run unpreconditioned and say so in the
+  /// summary); auto uses it where m <= n / 2 and only from the first
+  /// Jacobian whose solves averaged more than 3 GMRES iterations
+  /// (detail::choose_preconditioner, shifted_solve.hpp; docs/steppers.md).
+  Preconditioner preconditioner = Preconditioner::automatic;
   /// rkc: the most stages per step (the stable step grows like stages^2).
   int rkc_max_stages = 400;
   /// rkc: re-estimate the spectral radius every this many accepted steps
@@ -128,8 +143,11 @@ struct StiffStats {
   std::uint64_t analytic_jacobians = 0;
   std::uint64_t factorizations = 0;      ///< rosenbrock, bdf: LU factorizations of I - gamma h J (bdf: I - c h J)
   std::uint64_t linear_solves = 0;       ///< rosenbrock: stage solves; bdf: Newton iterations
-  std::uint64_t krylov_iterations = 0;   ///< rosenbrock, bdf: GMRES iterations (one JVP each)
+  std::uint64_t krylov_iterations = 0;   ///< rosenbrock, bdf: GMRES iterations (one JVP each, or one preconditioner application)
   std::uint64_t krylov_failures = 0;     ///< rosenbrock, bdf: solves that missed the tolerance (step retried smaller)
+  std::uint64_t preconditioner_builds = 0;          ///< bdf: GMRES preconditioners built (one per frozen Jacobian)
+  std::uint64_t preconditioner_applications = 0;   ///< bdf: their applications (about one JVP each, not in StepInfo::jvp)
+  std::uint64_t preconditioner_factorizations = 0; ///< bdf: Cholesky factorizations of their m x m shifted Gram (one per shift range)
 };
 
 enum class Termination {

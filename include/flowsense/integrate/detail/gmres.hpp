@@ -1,5 +1,6 @@
 #pragma once
-// Restarted GMRES (Saad & Schultz 1986) on matrices as vectors, for the
+// Restarted GMRES (Saad & Schultz 1986) on matrices as vectors, and its
+// flexible, right-preconditioned form (Saad 1993), for the
 // Rosenbrock stage equations (I - gamma h J) u = r on states too large for a
 // dense Jacobian (rosenbrock.hpp), and BDF's Newton corrections (bdf.hpp).
 //
@@ -29,13 +30,20 @@ struct GmresResult {
 /// Solves A x = b for x with A given as op(in, out); x holds the initial
 /// guess on entry. Stops when ||b - A x||_F <= tol or after max_iterations
 /// applications.
-template <class Op>
-GmresResult gmres(const Op& op, const Matrix& b, Matrix& x, double tol, int restart,
-                  int max_iterations) {
+///
+/// With prec_op (flexible GMRES, Saad 1993), prec_op(v, z, Az) sets
+/// z = M^-1 v for a right preconditioner M (it may change from call to
+/// call) and Az = A z; x is updated by the z's, so the residual minimized
+/// and tested is still that of A x = b, and no extra M^-1 is needed at the
+/// end. op is then used only for the true residual of a nonzero x (a
+/// nonzero initial guess, a restart). Without it, z = v (plain GMRES).
+template <class Op, class PrecOp>
+GmresResult flexible_gmres(const Op& op, const PrecOp* prec_op, const Matrix& b, Matrix& x, double tol,
+                           int restart, int max_iterations) {
   GmresResult result;
   auto inner = [](const Matrix& p, const Matrix& q) { return (p.array() * q.array()).sum(); };
   Matrix r, w;
-  std::vector<Matrix> V;
+  std::vector<Matrix> V, Z;
   const auto m = static_cast<std::size_t>(restart);
   Matrix H = Matrix::Zero(restart + 1, restart);
   Vector cs(restart), sn(restart), g(restart + 1);
@@ -58,6 +66,7 @@ GmresResult gmres(const Op& op, const Matrix& b, Matrix& x, double tol, int rest
     if (result.iterations >= max_iterations) return result;
 
     V.clear();
+    Z.clear();
     V.push_back(r / beta);
     H.setZero();
     g.setZero();
@@ -65,7 +74,12 @@ GmresResult gmres(const Op& op, const Matrix& b, Matrix& x, double tol, int rest
     std::size_t k = 0;
     bool done = false;
     for (; k < m && result.iterations < max_iterations; ++k) {
-      op(V[k], w);
+      if (prec_op) {
+        Z.emplace_back();
+        (*prec_op)(V[k], Z.back(), w);
+      } else {
+        op(V[k], w);
+      }
       ++result.iterations;
       // Modified Gram-Schmidt, with one reorthogonalization pass (Krylov
       // bases of stiff operators lose orthogonality fast).
@@ -99,11 +113,13 @@ GmresResult gmres(const Op& op, const Matrix& b, Matrix& x, double tol, int rest
       }
       V.push_back(w / hn);
     }
-    // x += V y with H(0:k, 0:k) y = g(0:k) (upper triangular).
+    // x += Z y (Z = V without a preconditioner) with H(0:k, 0:k) y = g(0:k)
+    // (upper triangular).
     const auto kk = static_cast<Index>(k);
     if (kk > 0) {
       const Vector y = H.topLeftCorner(kk, kk).triangularView<Eigen::Upper>().solve(g.head(kk));
-      for (Index i = 0; i < kk; ++i) x += y(i) * V[static_cast<std::size_t>(i)];
+      const std::vector<Matrix>& basis = prec_op ? Z : V;
+      for (Index i = 0; i < kk; ++i) x += y(i) * basis[static_cast<std::size_t>(i)];
     }
     if (done && result.residual <= tol) {
       result.converged = true;
@@ -112,6 +128,13 @@ GmresResult gmres(const Op& op, const Matrix& b, Matrix& x, double tol, int rest
     if (result.iterations >= max_iterations) return result;
     if (done) continue;  // lucky breakdown above tol: restart recomputes the true residual
   }
+}
+
+/// Plain GMRES: flexible_gmres without a preconditioner.
+template <class Op>
+GmresResult gmres(const Op& op, const Matrix& b, Matrix& x, double tol, int restart, int max_iterations) {
+  using NoPrec = void (*)(const Matrix&, Matrix&, Matrix&);
+  return flexible_gmres(op, static_cast<const NoPrec*>(nullptr), b, x, tol, restart, max_iterations);
 }
 
 }  // namespace flowsense::detail

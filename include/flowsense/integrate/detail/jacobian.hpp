@@ -20,6 +20,7 @@
 // Lanczos for its extreme eigenvalues. Without it they assume nothing and
 // use power iteration and GMRES.
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -38,6 +39,40 @@ template <class System>
 constexpr bool has_dense_jacobian() {
   return requires(const System& s, const Matrix& x, Matrix& J) { s.dense_jacobian(x, J); };
 }
+
+/// True when the system gives a preconditioner for the implicit steppers'
+/// GMRES: system.preconditioner(x) -> prec with prec(sigma, V, out) ~ (I -
+/// sigma J(x))^-1 V for any sigma >= 0 and prec.factorizations(), optionally
+/// prec.solve_apply(sigma, Y, Q, NQ) (Q = prec(sigma, Y), NQ = (I - sigma
+/// J(x)) Q, fused where that is cheaper than a product), prec.rebuild(x)
+/// (the same at another state, reusing its memory), and
+/// system.preconditioner_size(), the order of the system it factors (the
+/// cost rule of StiffOptions::preconditioner). FactorFlow (Woodbury on its
+/// Gauss-Newton part, flow/gauss_newton_inverse.hpp) and LogTimeSystem over it.
+template <class System>
+constexpr bool has_preconditioner() {
+  return requires(const System& s, const Matrix& x) {
+    s.preconditioner(x);
+    { s.preconditioner_size() } -> std::convertible_to<Index>;
+  };
+}
+
+/// A preconditioner for a system whose Jacobian is scale * J (log time):
+/// (I - sigma scale J)^-1 is the inner one at shift sigma * scale, the scale
+/// read at each application.
+template <class Inner>
+struct ScaledPreconditioner {
+  Inner inner;
+  const double* scale;
+  void operator()(double sigma, const Matrix& V, Matrix& out) const { inner(sigma * *scale, V, out); }
+  void solve_apply(double sigma, const Matrix& Y, Matrix& Q, Matrix& NQ) const
+    requires requires(const Inner& p, Matrix& m) { p.solve_apply(0.0, m, m, m); }
+  {
+    inner.solve_apply(sigma * *scale, Y, Q, NQ);
+  }
+  std::uint64_t factorizations() const { return inner.factorizations(); }
+  void rebuild(const Matrix& x) { inner.rebuild(x); }
+};
 
 template <class System>
 constexpr bool has_symmetric_jacobian() {
