@@ -16,7 +16,6 @@
 #include <Eigen/Eigenvalues>
 
 #include "flowsense/core/random.hpp"
-#include "flowsense/experiment/config.hpp"
 #include "flowsense/flow/factor_flow.hpp"
 #include "flowsense/integrate/detail/shifted_solve.hpp"
 #include "flowsense/integrate/integrate_impl.hpp"
@@ -219,33 +218,10 @@ TEST_CASE("auto leaves the preconditioner off where m > n / 2", "[preconditioner
   CHECK(s.stepper_used.find("no preconditioner (m = 40 > n / 2 = 32)") != std::string::npos);
 }
 
-TEST_CASE("the preconditioner option is named in errors and round-trips", "[preconditioner][options][config]") {
+TEST_CASE("the preconditioner names round-trip and auto is the default", "[preconditioner][options]") {
   for (Preconditioner p : {Preconditioner::none, Preconditioner::woodbury, Preconditioner::automatic})
     CHECK(preconditioner_from_string(to_string(p)) == p);
   CHECK(!preconditioner_from_string("jacobi"));
   CHECK(StiffOptions{}.preconditioner == Preconditioner::automatic);
-  nlohmann::json config = {
-      {"seed", 2024},
-      {"dim", 30},
-      {"operator", {{"type", "gaussian"}, {"measurements", 240}, {"scale", "unit"}}},
-      {"planted", {{"type", "trace_one"}, {"rank", 2}}},
-      {"loss", {{"convention", "paper000"}, {"learning_rate", 1e-4}}},
-      {"init", {{"type", "random"}, {"rank", 2}, {"width", 30}, {"norm", 1.0}}},
-      {"times", {{"type", "gd_iterations"}, {"spacing", "log"}, {"first", 1}, {"last", 100000}, {"points", 61}}},
-  };
-  config["stepper"] = {{"type", "bdf"}, {"stiff", {{"preconditioner", "woodbury"}}}};
-  const RunConfig rc = parse_config(config, ".");
-  CHECK(rc.stepper.options.stiff.preconditioner == Preconditioner::woodbury);
-  CHECK(to_json(rc).at("stepper").at("stiff").at("preconditioner") == "woodbury");
-  config["stepper"] = {{"type", "bdf"}, {"stiff", {{"preconditioner", "jacobi"}}}};
-  try {
-    parse_config(config, ".");
-    FAIL("expected an error");
-  } catch (const std::exception& e) {
-    const std::string m = e.what();
-    INFO(m);
-    CHECK(m.find("stepper.stiff.preconditioner") != std::string::npos);
-    CHECK(m.find("jacobi") != std::string::npos);
-    CHECK(m.find("woodbury") != std::string::npos);
-  }
+  // Run configs: test_stiff_steppers.cpp, "run configs accept the stiff steppers ...".
 }

@@ -643,6 +643,22 @@ TEST_CASE("run configs accept the stiff steppers by name with the adaptive field
   } catch (const std::exception& e) {
     CHECK(std::string(e.what()).find("dense_max_size") != std::string::npos);
   }
+  // bdf's GMRES preconditioner (test_preconditioner.cpp): by name, and a bad
+  // name gives the field, the value and the choices.
+  config["stepper"] = {{"type", "bdf"}, {"stiff", {{"preconditioner", "woodbury"}}}};
+  CHECK(parse_config(config, ".").stepper.options.stiff.preconditioner == Preconditioner::woodbury);
+  CHECK(to_json(parse_config(config, ".")).at("stepper").at("stiff").at("preconditioner") == "woodbury");
+  config["stepper"] = {{"type", "bdf"}, {"stiff", {{"preconditioner", "jacobi"}}}};
+  try {
+    parse_config(config, ".");
+    FAIL("expected an error");
+  } catch (const std::exception& e) {
+    const std::string m = e.what();
+    INFO(m);
+    CHECK(m.find("stepper.stiff.preconditioner") != std::string::npos);
+    CHECK(m.find("jacobi") != std::string::npos);
+    CHECK(m.find("woodbury") != std::string::npos);
+  }
 }
 
 TEST_CASE("the manifest records what auto picked, why, and the stiff counters", "[stiff][options]") {

@@ -70,7 +70,12 @@
 //    stiff.krylov_tolerance (2% of the error tolerance, below the Newton
 //    tolerance so the inexact Newton iteration still converges). A missed
 //    GMRES tolerance counts as a Newton failure; h stops growing once a
-//    solve needs more than half a GMRES restart cycle.
+//    solve needs more than half a GMRES restart cycle. Where the system
+//    has a preconditioner (FactorFlow: the exact inverse of the
+//    Gauss-Newton part by Woodbury, flow/gauss_newton_inverse.hpp), it is
+//    rebuilt with W and used as stiff.preconditioner says (auto: from the
+//    first W whose solves averaged more than
+//    detail::preconditioner_switch_iterations GMRES iterations).
 //
 // The right-hand side is assumed autonomous (the flows are); the time is
 // passed along but no time derivative enters.
@@ -339,15 +344,11 @@ private:
       // auto: switch the preconditioner on (for good) once the GMRES solves
       // under the last frozen Jacobian needed more than
       // detail::preconditioner_switch_iterations each on average.
-      if (prec_eligible_ && !use_prec_ && stats_ &&
-          static_cast<double>(stats_->krylov_iterations - period_iterations_) >
-              detail::preconditioner_switch_iterations *
-                  static_cast<double>(std::max<std::uint64_t>(1, stats_->linear_solves - period_solves_)))
+      if (prec_eligible_ && !use_prec_ &&
+          static_cast<double>(period_iterations_) >
+              detail::preconditioner_switch_iterations * static_cast<double>(std::max(1, period_solves_)))
         use_prec_ = true;
-      if (stats_) {
-        period_iterations_ = stats_->krylov_iterations;
-        period_solves_ = stats_->linear_solves;
-      }
+      period_iterations_ = period_solves_ = 0;
       lin_.emplace(*system_, at, jvp_);
       if (use_prec_) {
         if constexpr (detail::has_preconditioner<System>()) {
@@ -418,6 +419,8 @@ private:
                                                  prec_ ? &*prec_ : nullptr);
     if (prec_ && stats_) stats_->preconditioner_factorizations += prec_->factorizations() - factored;
     step_krylov_ = std::max(step_krylov_, iterations);
+    period_iterations_ += iterations;
+    ++period_solves_;
     return ok;
   }
 
@@ -446,7 +449,7 @@ private:
   // GMRES preconditioner (detail::choose_preconditioner), rebuilt with lin_.
   bool use_prec_ = false;
   bool prec_eligible_ = false;  ///< auto: may switch it on
-  std::uint64_t period_iterations_ = 0, period_solves_ = 0;  ///< stats at the last Jacobian
+  int period_iterations_ = 0, period_solves_ = 0;  ///< GMRES iterations and solves under the current W
   Index prec_n_ = -1;
   std::optional<detail::PreconditionerOf<System>> prec_;
   std::string reason_;

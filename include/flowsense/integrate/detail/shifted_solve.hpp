@@ -112,7 +112,8 @@ PreconditionerChoice choose_preconditioner(const System& system, Index n, const 
   PreconditionerChoice c;
   if (stiff.preconditioner == Preconditioner::none) return c;
   if constexpr (!has_preconditioner<System>()) {
-    c.why = "no preconditioner (the system has none)";
+    // Said only when asked for explicitly (auto is the default for every system).
+    if (stiff.preconditioner == Preconditioner::woodbury) c.why = "no preconditioner (the system has none)";
     return c;
   } else {
     const Index m = system.preconditioner_size();
