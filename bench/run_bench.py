@@ -170,15 +170,17 @@ def run_tool(args, ctx, tool, method, cmd, env, rtol):
     gd = tool == "numpy" or method.startswith("gd")
     row = {"problem": ctx["name"], "tool": tool, "method": method, "rtol": None if gd else rtol,
            "status": "failed", "wall_median": None,
-           "wall_runs": "", "repeats": 0, "rhs": None, "jvp": None, "steps": None, "error": None,
-           "train_rel": None, "load": round(load0, 2), "detail": "", "command": " ".join(map(shlex.quote, cmd))}
+           "wall_runs": "", "repeats": 0, "rhs": None, "jvp": None, "prec": None, "steps": None,
+           "error": None, "train_rel": None, "load": round(load0, 2), "detail": "", "command": " ".join(map(shlex.quote, cmd))}
     if code == 0 and os.path.exists(result):
         with open(result) as f:
             r = json.load(f)
         walls = r["wall"]
         row.update(status=r["status"], wall_median=statistics.median(walls) if walls else None,
                    wall_runs=" ".join(f"{w:.4g}" for w in walls), repeats=len(walls), rhs=r.get("rhs"),
-                   jvp=r.get("jvp"), steps=r.get("steps"), detail=r.get("detail", ""))
+                   jvp=r.get("jvp"), steps=r.get("steps"), detail=r.get("detail", ""),
+                   # preconditioner applications (bdf's Woodbury; ~1.5 products each), not in jvp
+                   prec=r.get("stiff", {}).get("preconditioner_applications"))
         if r.get("iterations") is not None:
             row["steps"] = r["iterations"]
         U = np.load(final)
@@ -302,12 +304,12 @@ def table(rows, summary, sweep, kernels, manifest, matched):
              f"all flow solvers at rtol {RTOL:g}, atol {ATOL:g}; wall = median of up to "
              f"{manifest['repeats']} runs (runs over 20 s once)")
     L.append("")
-    L.append("| problem | tool | method | status | wall s | x best peer | rhs | jvp | steps/iters | error vs ref | train err rel |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    L.append("| problem | tool | method | status | wall s | x best peer | rhs | jvp | prec | steps/iters | error vs ref | train err rel |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         L.append(f"| {r['problem']} | {r['tool']} | {r['method']} | {r['status']} | {fmt(r['wall_median'], '%.4g')} | "
                  f"{fmt(r.get('ratio_to_best_peer'), '%.3g')} | {fmt(r['rhs'], '%d')} | {fmt(r['jvp'], '%d')} | "
-                 f"{fmt(r['steps'], '%d')} | {fmt(r['error'] if r['status'] == 'ok' else None, '%.1e')} | "
+                 f"{fmt(r.get('prec'), '%d')} | {fmt(r['steps'], '%d')} | {fmt(r['error'] if r['status'] == 'ok' else None, '%.1e')} | "
                  f"{fmt(r['train_rel'] if r['status'] == 'ok' else None, '%.1e')} |")
     L.append("")
     L.append("| problem | best peer | its wall s | its error | flowsense best | wall s | error | speedup |")
@@ -332,13 +334,13 @@ def table(rows, summary, sweep, kernels, manifest, matched):
                  "(flowsense; the peers), also at rtol "
                  + ", ".join(sorted({f"{r['rtol']:g}" for r in others}, key=float)) + " (atol = 1e-4 rtol):")
         L.append("")
-        L.append("| problem | tool | method | rtol | status | wall s | rhs | jvp | steps | error vs ref |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        L.append("| problem | tool | method | rtol | status | wall s | rhs | jvp | prec | steps | error vs ref |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in sorted(others, key=lambda r: (r["problem"], r["tool"] != "flowsense", r["tool"], r["method"],
                                                 r["rtol"])):
             L.append(f"| {r['problem']} | {r['tool']} | {r['method']} | {r['rtol']:g} | {r['status']} | "
                      f"{fmt(r['wall_median'], '%.4g')} | {fmt(r['rhs'], '%d')} | {fmt(r['jvp'], '%d')} | "
-                     f"{fmt(r['steps'], '%d')} | {fmt(r['error'] if r['status'] == 'ok' else None, '%.1e')} |")
+                     f"{fmt(r.get('prec'), '%d')} | {fmt(r['steps'], '%d')} | {fmt(r['error'] if r['status'] == 'ok' else None, '%.1e')} |")
     if matched:
         L.append("")
         L.append(f"Matched accuracy: every point of the peers' work-precision front (flow solvers, any rtol; "
@@ -365,7 +367,7 @@ def table(rows, summary, sweep, kernels, manifest, matched):
     return "\n".join(L)
 
 
-NUMERIC = {"rtol": float, "wall_median": float, "ratio_to_best_peer": float, "repeats": int, "rhs": int, "jvp": int,
+NUMERIC = {"rtol": float, "wall_median": float, "ratio_to_best_peer": float, "repeats": int, "rhs": int, "jvp": int, "prec": int,
            "steps": int, "error": float, "train_rel": float, "load": float}
 
 
@@ -514,7 +516,7 @@ def main():
     except Exception:
         pass
     fields = ["problem", "tool", "method", "rtol", "status", "wall_median", "ratio_to_best_peer", "wall_runs", "repeats",
-              "rhs", "jvp", "steps", "error", "train_rel", "load", "detail", "command"]
+              "rhs", "jvp", "prec", "steps", "error", "train_rel", "load", "detail", "command"]
     for fname, data, cols in (("results.csv", rows, fields),
                               ("summary.csv", summary, list(summary[0].keys()) if summary else [])):
         tmp = os.path.join(args.out, fname + ".tmp")
