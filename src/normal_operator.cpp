@@ -21,6 +21,7 @@ NormalOperator::NormalOperator(const PackedOperator& op, const Vector& b) : d_(o
   q_.setZero(D, D);
   q_.selfadjointView<Eigen::Lower>().rankUpdate(M.transpose());
   q_.triangularView<Eigen::StrictlyUpper>() = q_.transpose();
+  panels_ = SymmetricPanels(q_);
   c_.noalias() = M.transpose() * b;
   b_norm2_ = b.squaredNorm();
 }
@@ -35,7 +36,7 @@ void NormalOperator::set_threads(int threads) {
     pool_ = std::make_unique<WorkerPool>(threads_);
 }
 
-void NormalOperator::apply(const Vector& x, Vector& y) const { symmetric_product(q_, x, y, pool_.get()); }
+void NormalOperator::apply(const Vector& x, Vector& y) const { panels_.product(x, y, pool_.get()); }
 
 void NormalOperator::apply(const Matrix& X, Matrix& Y) const {
   Matrix Yt;

@@ -15,62 +15,8 @@ namespace {
 
 using namespace simd;
 
-constexpr Index block = 64;  // columns per task; fixed, so results do not depend on threads
-
-constexpr Index group = 8;  // columns that share each load and store of x and y
-
-/// Columns j .. j+n-1 (n <= group) of the lower triangle of Q (leading
-/// dimension ld, D rows): w[i - r0] += Q(i, j+k) x[j+k] for i >= j+k, and
-/// t[j+k] = sum_{i > j+k} Q(i, j+k) x[i].
-void column_group(const double* Q, Index ld, Index D, Index j, Index n, const double* x, double* w, Index r0,
-                  double* t) {
-  double dot[group] = {};
-  // The n x n triangle on the diagonal.
-  for (Index k = 0; k < n; ++k) {
-    const double* c = Q + (j + k) * ld;
-    w[j + k - r0] += c[j + k] * x[j + k];
-    for (Index i = j + k + 1; i < j + n; ++i) {
-      w[i - r0] += c[i] * x[j + k];
-      dot[k] += c[i] * x[i];
-    }
-  }
-  Index i = j + n;
-  if (n == group) {
-    // Per W rows: 8 loads of Q, one of x, one load and store of w, 16 FMAs
-    // (8 into w, one per column into its dot accumulator; the 8 accumulators
-    // are independent chains, so FMA latency does not bound the loop).
-    const double* c[group];
-    vec xj[group], acc[group];
-    for (Index k = 0; k < group; ++k) {
-      c[k] = Q + (j + k) * ld;
-      xj[k] = broadcast(x[j + k]);
-      acc[k] = broadcast(0.0);
-    }
-    for (; i + W <= D; i += W) {
-      const vec xi = load(x + i);
-      vec p[group];
-      for (Index k = 0; k < group; ++k) p[k] = load(c[k] + i);
-      vec wi = load(w + i - r0);
-      for (Index k = 0; k < group; ++k) wi += p[k] * xj[k];
-      store(w + i - r0, wi);
-      for (Index k = 0; k < group; ++k) acc[k] += p[k] * xi;
-    }
-    for (Index k = 0; k < group; ++k) dot[k] += sum(acc[k]);
-  }
-  for (; i < D; ++i) {
-    double wi = w[i - r0];
-    for (Index k = 0; k < n; ++k) {
-      const double q = Q[(j + k) * ld + i];
-      wi += q * x[j + k];
-      dot[k] += q * x[i];
-    }
-    w[i - r0] = wi;
-  }
-  for (Index k = 0; k < n; ++k) t[j + k] = dot[k];
-}
-
-// The several-right-hand-side product (symmetric_product_rows). Its blocks
-// are wider than the single product's: each block keeps a private buffer of
+// Blocks of 128 columns, wider than the one-vector product's 64
+// (core/symmetric_panels.hpp): each block keeps a private buffer of
 // K (D - r0) partial sums, and with 64-column blocks at D = 5050 those
 // buffers (13 MB at K = 8) would add 40 % to the bytes of Q's triangle.
 constexpr Index rows_block = 128;
@@ -201,41 +147,6 @@ void symmetric_product_rows(const Matrix& Q, const Matrix& Xt, Matrix& Yt, Worke
   // of two vectors (half the columns per group), so more right-hand sides
   // take several passes.
   for_lane_chunks<(8 + W - 1) / W>(K, [&](auto V, Index k0, Index kc) { rows_chunk<decltype(V)::value>(Q, Xt, k0, kc, Yt, pool); });
-}
-
-void symmetric_product(const Matrix& Q, const Vector& x, Vector& y, WorkerPool* pool) {
-  const Index D = Q.rows();
-  if (Q.cols() != D)
-    throw std::invalid_argument("symmetric_product(): expected a square Q, got " + std::to_string(Q.rows()) +
-                                " x " + std::to_string(Q.cols()));
-  if (x.size() != D)
-    throw std::invalid_argument("symmetric_product(): expected x of length " + std::to_string(D) + ", got " +
-                                std::to_string(x.size()));
-  y.resize(D);
-  if (D == 0) return;
-  const Index blocks = (D + block - 1) / block;
-  // Workspace: t (D) then w_J (rows J*block .. D-1) for every block; kept
-  // per calling thread so that the hot loop does not allocate.
-  thread_local std::vector<double> workspace;
-  const Index size = D + blocks * D - block * blocks * (blocks - 1) / 2;
-  if (static_cast<Index>(workspace.size()) < size) workspace.resize(static_cast<std::size_t>(size));
-  double* t = workspace.data();
-  double* w = t + D;
-  auto offset = [&](Index J) { return J * D - block * J * (J - 1) / 2; };  // of w_J in w
-  const double* q = Q.data();
-  const Index ld = Q.outerStride();
-  const double* xs = x.data();
-  auto task = [&](Index J) {
-    const Index r0 = J * block, hi = std::min(D, r0 + block);
-    double* wJ = w + offset(J);
-    std::memset(wJ, 0, sizeof(double) * static_cast<std::size_t>(D - r0));
-    for (Index j = r0; j < hi; j += group) column_group(q, ld, D, j, std::min<Index>(group, hi - j), xs, wJ, r0, t);
-  };
-  if (!pool || !pool->try_run(blocks, task))
-    for (Index J = 0; J < blocks; ++J) task(J);
-  y = Eigen::Map<const Vector>(t, D);
-  for (Index J = 0; J < blocks; ++J)
-    y.tail(D - J * block) += Eigen::Map<const Vector>(w + offset(J), D - J * block);
 }
 
 }  // namespace flowsense

@@ -1,14 +1,15 @@
 // The kernels under the normal operator (issue 5): the half-triangle
-// product y = Q x (core/symmetric_product.hpp) and the persistent worker
+// product y = Q x (core/symmetric_panels.hpp), the same with several
+// right-hand sides (core/symmetric_product.hpp), and the persistent worker
 // pool (core/worker_pool.hpp); and the batched plain form's
 // M^T (M X - b 1^T) (core/gram_product.hpp).
 //
 // Oracle for the product: the same sum in long double from the full Q (both
 // triangles), with Higham's bound for a computed sum of D products,
 // |y_i - (Qx)_i| <= gamma_D (|Q| |x|)_i (oracles.hpp), checked entrywise.
-// Sizes cover the kernel's edge cases: fewer than four columns, one column
-// group, a block of 64 and one column more, several blocks with a ragged
-// last block, and Example 1.1's D = 465. The same oracle for the product
+// Sizes cover the kernel's edge cases: fewer columns than a panel of eight,
+// one panel and one column more, a task of 64 columns and one column more,
+// several tasks with a ragged last one, and Example 1.1's D = 465. The same oracle for the product
 // with several right-hand sides (symmetric_product_rows), over K too.
 //
 // Also the loss's per-thread memo of the last residual (src/sensing_loss.cpp),
@@ -22,6 +23,7 @@
 
 #include "flowsense/core/gram_product.hpp"
 #include "flowsense/core/random.hpp"
+#include "flowsense/core/symmetric_panels.hpp"
 #include "flowsense/core/symmetric_product.hpp"
 #include "flowsense/core/worker_pool.hpp"
 #include "flowsense/loss/sensing_loss.hpp"
@@ -50,7 +52,7 @@ Vector random_vector(Index D, std::uint64_t seed) {
 }  // namespace
 
 TEST_CASE("symmetric product: y = Q x within Higham's bound, from the lower triangle alone", "[kernels][oracle]") {
-  for (const Index D : {1, 3, 4, 5, 8, 9, 63, 64, 65, 130, 465}) {
+  for (const Index D : {1, 3, 4, 5, 7, 8, 9, 63, 64, 65, 130, 465}) {
     INFO("D = " << D);
     Matrix Q = random_symmetric(D, 100 + static_cast<std::uint64_t>(D));
     const Vector x = random_vector(D, 7);
@@ -64,7 +66,7 @@ TEST_CASE("symmetric product: y = Q x within Higham's bound, from the lower tria
       }
     Q.triangularView<Eigen::StrictlyUpper>().setConstant(std::numeric_limits<double>::quiet_NaN());
     Vector y;
-    symmetric_product(Q, x, y);
+    SymmetricPanels(Q).product(x, y);
     REQUIRE(y.size() == D);
     for (Index i = 0; i < D; ++i) {
       INFO("row " << i);
@@ -75,27 +77,28 @@ TEST_CASE("symmetric product: y = Q x within Higham's bound, from the lower tria
 }
 
 TEST_CASE("symmetric product: bitwise the same result for every thread count", "[kernels][threads]") {
-  // D = 1275 (paper 003): 20 blocks of 64 columns, shared by the threads.
+  // D = 1275 (paper 003): 20 tasks of 64 columns, shared by the threads.
   for (const Index D : {65, 1275}) {
     INFO("D = " << D);
     const Matrix Q = random_symmetric(D, 5);
     const Vector x = random_vector(D, 6);
+    const SymmetricPanels panels(Q);
     Vector y1;
-    symmetric_product(Q, x, y1);
+    panels.product(x, y1);
     for (const int threads : {1, 2, 3, 5}) {
       INFO("threads = " << threads);
       WorkerPool pool(threads);
       for (int call = 0; call < 20; ++call) {  // repeated calls reuse the spinning workers
         Vector y;
-        symmetric_product(Q, x, y, &pool);
+        panels.product(x, y, &pool);
         REQUIRE((y - y1).norm() == 0.0);
       }
     }
   }
   const Matrix Q = random_symmetric(4, 1);
   Vector y;
-  CHECK_THROWS_WITH(symmetric_product(Q, Vector::Zero(5), y), Catch::Contains("x of length 4, got 5"));
-  CHECK_THROWS_WITH(symmetric_product(Matrix::Zero(3, 4), Vector::Zero(3), y), Catch::Contains("square"));
+  CHECK_THROWS_WITH(SymmetricPanels(Q).product(Vector::Zero(5), y), Catch::Contains("x of length 4, got 5"));
+  CHECK_THROWS_WITH(SymmetricPanels(Matrix::Zero(3, 4)), Catch::Contains("square"));
 }
 
 TEST_CASE("symmetric product, several right-hand sides: Y = Q X within Higham's bound, from the lower triangle",
@@ -148,7 +151,7 @@ TEST_CASE("symmetric product, several right-hand sides: bitwise the same for eve
     symmetric_product_rows(Q, Xt, Y1);
     for (Index k = 0; k < 8; ++k) {  // another summation order: equal to rounding
       Vector y;
-      symmetric_product(Q, Vector(Xt.row(k).transpose()), y);
+      SymmetricPanels(Q).product(Vector(Xt.row(k).transpose()), y);
       CHECK((y - Y1.row(k).transpose()).norm() <= 1e-13 * y.norm());
     }
     for (const int threads : {2, 3, 5}) {

@@ -1,0 +1,138 @@
+#include "flowsense/core/symmetric_panels.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "flowsense/core/worker_pool.hpp"
+#include "simd_lanes.hpp"
+
+namespace flowsense {
+
+namespace {
+
+using namespace simd;
+
+constexpr Index R = 8;                  // rows per segment and columns per panel
+constexpr int V = R / W;                // vectors per segment
+constexpr Index panels_per_task = 8;    // fixed, so results do not depend on threads
+constexpr std::size_t alignment = 64;   // a cache line, and an AVX-512 vector
+
+/// Offset (in doubles) of panel g among G panels: panel g' holds G - g'
+/// blocks of R x R.
+Index panel_offset(Index g, Index G) { return R * R * (g * G - g * (g - 1) / 2); }
+
+double* aligned_doubles(Index n) {
+  const std::size_t bytes = (static_cast<std::size_t>(n) * sizeof(double) + alignment - 1) / alignment * alignment;
+  void* p = std::aligned_alloc(alignment, bytes == 0 ? alignment : bytes);
+  if (!p) throw std::bad_alloc();
+  return static_cast<double*>(p);
+}
+
+/// Panel g (columns j0 = R g ..) against x (padded with zeros to R G): w[i -
+/// r0] += Q(i, j) x[j] for i > j, and t[j] = sum_{i > j} Q(i, j) x[i].
+void panel_product(const double* p, Index g, Index G, const double* x, double* w, Index r0, double* t) {
+  vec xj[R], acc[R][V];
+  for (Index k = 0; k < R; ++k) {
+    xj[k] = broadcast(x[R * g + k]);
+    for (int v = 0; v < V; ++v) acc[k][v] = broadcast(0.0);
+  }
+  // Per block: R V aligned loads of Q, V of x, V loads and stores of w and
+  // 2 R V FMAs. The AXPY into w is split into two chains (even and odd
+  // columns) to halve its latency; blocks are independent of each other.
+  for (Index b = g; b < G; ++b, p += R * R) {
+    for (int v = 0; v < V; ++v) {
+      const vec xi = load(x + R * b + v * W);
+      vec q[R];
+      for (Index k = 0; k < R; ++k) q[k] = load(p + R * k + v * W);
+      double* wp = w + R * b - r0 + v * W;
+      vec even = load(wp), odd = q[1] * xj[1];
+      for (Index k = 0; k < R; k += 2) even += q[k] * xj[k];
+      for (Index k = 3; k < R; k += 2) odd += q[k] * xj[k];
+      store(wp, even + odd);
+      for (Index k = 0; k < R; ++k) acc[k][v] += q[k] * xi;
+    }
+  }
+  for (Index k = 0; k < R; ++k) {
+    vec s = acc[k][0];
+    for (int v = 1; v < V; ++v) s += acc[k][v];
+    t[R * g + k] = sum(s);
+  }
+}
+
+}  // namespace
+
+void SymmetricPanels::Free::operator()(double* p) const { std::free(p); }
+
+SymmetricPanels::SymmetricPanels(const Matrix& Q) : size_(Q.rows()) {
+  if (Q.cols() != Q.rows())
+    throw std::invalid_argument("SymmetricPanels: expected a square Q, got " + std::to_string(Q.rows()) + " x " +
+                                std::to_string(Q.cols()));
+  const Index D = size_;
+  groups_ = (D + R - 1) / R;
+  const Index G = groups_, n = panel_offset(G, G);
+  panels_.reset(aligned_doubles(n));
+  std::fill(panels_.get(), panels_.get() + n, 0.0);
+  for (Index g = 0; g < G; ++g) {
+    double* p = panels_.get() + panel_offset(g, G);
+    for (Index k = 0; k < R && R * g + k < D; ++k) {
+      const Index j = R * g + k;
+      // Block b, column k, row r sits at p + R R (b - g) + R k + r.
+      for (Index i = j + 1; i < D; ++i) p[R * R * (i / R - g) + R * k + i % R] = Q(i, j);
+    }
+  }
+  diagonal_ = Q.diagonal();
+}
+
+std::size_t SymmetricPanels::bytes() const {
+  return sizeof(double) * static_cast<std::size_t>(panel_offset(groups_, groups_) + size_);
+}
+
+void SymmetricPanels::product(const Vector& x, Vector& y, WorkerPool* pool) const {
+  const Index D = size_, G = groups_, Dp = R * G;
+  if (x.size() != D)
+    throw std::invalid_argument("SymmetricPanels::product(): expected x of length " + std::to_string(D) + ", got " +
+                                std::to_string(x.size()));
+  y.resize(D);
+  if (D == 0) return;
+  const Index tasks = (G + panels_per_task - 1) / panels_per_task, rows_per_task = R * panels_per_task;
+  auto w_offset = [&](Index J) { return J * Dp - rows_per_task * J * (J - 1) / 2; };  // of w_J, rows J*64 .. Dp-1
+  // Workspace: x padded with zeros, t, then every task's w_J; aligned, and
+  // kept per calling thread so that the hot loop does not allocate.
+  struct Workspace {
+    std::unique_ptr<double[], Free> data;
+    Index size = 0;
+  };
+  thread_local Workspace ws;
+  const Index need = 2 * Dp + w_offset(tasks);
+  if (ws.size < need) {
+    ws.data.reset(aligned_doubles(need));
+    ws.size = need;
+  }
+  double* xp = ws.data.get();
+  double* t = xp + Dp;
+  double* w = t + Dp;
+  std::copy(x.data(), x.data() + D, xp);
+  std::fill(xp + D, xp + Dp, 0.0);
+  const double* panels = panels_.get();
+  auto task = [&](Index J) {
+    const Index g0 = J * panels_per_task, g1 = std::min(G, g0 + panels_per_task), r0 = R * g0;
+    double* wJ = w + w_offset(J);
+    std::fill(wJ, wJ + (Dp - r0), 0.0);
+    for (Index g = g0; g < g1; ++g) panel_product(panels + panel_offset(g, G), g, G, xp, wJ, r0, t);
+  };
+  if (!pool || !pool->try_run(tasks, task))
+    for (Index J = 0; J < tasks; ++J) task(J);
+  // y = (t + diag x) + w_0 + w_1 + ..., in task order (repeatable for any thread count).
+  y = Eigen::Map<const Vector>(t, D) + diagonal_.cwiseProduct(x);
+  for (Index J = 0; J < tasks; ++J) {
+    const Index r0 = J * rows_per_task;
+    y.tail(D - r0) += Eigen::Map<const Vector>(w + w_offset(J), D - r0);
+  }
+}
+
+}  // namespace flowsense
