@@ -15,7 +15,7 @@
 // Kernels, per right-hand side U' = -2c A*(A(UU^T) - b) U with U d x d
 // (flow/factor_flow.hpp, flow/batch_flow.hpp):
 //   plain    M x and M^T r: 16 m D bytes, 4 m D + 4 d^3 flops
-//   normal   Q x:           4 D(D+1) bytes (the lower triangle, core/symmetric_product.hpp),
+//   normal   Q x:           4 D(D+1) bytes (the lower triangle, core/symmetric_panels.hpp),
 //                           2 D^2 + 4 d^3 flops (Q = M^T M, built once)
 //   batched  K = 8 members by one product (normal form where the cost model
 //            picks it, else plain; flow/batch_flow.hpp), per member:

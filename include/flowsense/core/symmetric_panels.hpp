@@ -10,8 +10,8 @@
 // unaligned addresses and have ragged ends, and at Example 1.1's size
 // (D = 465, 58 groups of eight columns about 230 rows long) the scalar
 // edges of each group cost as much as its vector body: 12.2 us per product
-// against 7.6-8.3 us from the panels (paper 003's D = 1275: 91 -> 83 us; on
-// two threads 7.5 -> 5.7 us and 54 -> 51 us; docs/performance_kernels.md).
+// against 7.6-8.3 us from the panels (paper 003's D = 1275: 91-115 -> 83-102 us; on
+// two threads 7.5 -> 5.7 us and 54-59 -> 51-56 us; docs/performance_kernels.md).
 // A panel holds eight columns j0 .. j0+7 from row j0 down, in blocks of
 // 8 x 8 (eight contiguous, 64-byte aligned segments of eight rows, one per
 // column), zero-padded above the diagonal and below row D, so the loop has

@@ -1,6 +1,6 @@
 #pragma once
 // A persistent pool of worker threads for the kernels (issue 5): the
-// normal operator's y = Q x (core/symmetric_product.hpp) runs every
+// normal operator's y = Q x (core/symmetric_panels.hpp) runs every
 // evaluation of a flow, ~60 us at paper 003's size (D = 1275), while starting
 // a std::thread costs ~10-30 us. The pool starts its workers once; between
 // calls they spin for a short while (a GD loop calls again within ~100 us)

@@ -73,7 +73,7 @@ KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine = 
 /// Options of the loss' operator form (SensingLoss constructor).
 struct OperatorFormOptions {
   OperatorForm form = OperatorForm::automatic;
-  /// Threads for the normal form's product Q x (core/symmetric_product.hpp, on a
+  /// Threads for the normal form's product Q x (core/symmetric_panels.hpp, on a
   /// persistent worker pool; NormalOperator::set_threads); results are identical
   /// for every count. 1 keeps the caller's thread only; 2 pays on an idle
   /// machine (docs/performance_kernels.md), not on a busy one.
