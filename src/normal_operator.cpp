@@ -33,7 +33,12 @@ void NormalOperator::set_threads(int threads) {
   if (threads_ == 1)
     pool_.reset();
   else if (!pool_ || pool_->threads() != threads_)
-    pool_ = std::make_unique<WorkerPool>(threads_);
+    pool_ = std::make_shared<WorkerPool>(threads_);
+}
+
+void NormalOperator::share_pool(std::shared_ptr<WorkerPool> pool) {
+  pool_ = std::move(pool);
+  threads_ = pool_ ? pool_->threads() : 1;
 }
 
 void NormalOperator::apply(const Vector& x, Vector& y) const { panels_.product(x, y, pool_.get()); }

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "flowsense/core/block_gemv.hpp"
 #include "flowsense/core/packed.hpp"
 
 namespace flowsense {
@@ -20,15 +21,19 @@ PackedOperator::PackedOperator(const char* who, Index d, Matrix&& rows, double s
                                 std::to_string(scale_));
 }
 
-void PackedOperator::apply(const Matrix& X, Vector& y) const {
-  Vector packed;
+void PackedOperator::apply(const Matrix& X, Vector& y) const { apply(X, y, nullptr); }
+
+void PackedOperator::adjoint(const Vector& y, Matrix& S) const { adjoint(y, S, nullptr); }
+
+void PackedOperator::apply(const Matrix& X, Vector& y, WorkerPool* pool) const {
+  thread_local Vector packed;  // no allocation per call on the hot path
   pack_symmetric(X, packed);
-  y.noalias() = rows_ * packed;
+  block_gemv(rows_, packed, y, pool);
 }
 
-void PackedOperator::adjoint(const Vector& y, Matrix& S) const {
-  Vector packed;
-  packed.noalias() = rows_.transpose() * y;
+void PackedOperator::adjoint(const Vector& y, Matrix& S, WorkerPool* pool) const {
+  thread_local Vector packed;
+  block_gemv_transposed(rows_, y, packed, pool);
   unpack_symmetric(packed, d_, S);
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "flowsense/core/packed.hpp"
+#include "flowsense/core/worker_pool.hpp"
 #include "flowsense/problem/normal_operator.hpp"
 #include "flowsense/problem/packed_operator.hpp"
 
@@ -28,14 +29,44 @@ struct SensingLoss::FormState {
   std::atomic<const NormalOperator*> ready{nullptr};
   std::unique_ptr<NormalOperator> owned;
   std::mutex mutex;
+  // The workers of `threads` > 1 for a packed operator: the plain form's
+  // products (core/block_gemv.hpp) and the normal form's share them, so a
+  // run never has two pools spinning against each other.
+  std::shared_ptr<WorkerPool> pool;
 
   const NormalOperator* build(const Vector& b) {
     std::lock_guard<std::mutex> lock(mutex);
     if (const NormalOperator* q = ready.load(std::memory_order_acquire)) return q;
     owned = std::make_unique<NormalOperator>(*packed, b);
-    owned->set_threads(options.threads);
+    owned->share_pool(pool);
     ready.store(owned.get(), std::memory_order_release);
     return owned.get();
+  }
+
+  // A(X) and A*(y): a packed operator's products on the pool (the same bits
+  // as op.apply() / op.adjoint(), core/block_gemv.hpp), others as they are.
+  void apply(const SensingOperator& op, const Matrix& X, Vector& y) const {
+    if (packed)
+      packed->apply(X, y, pool.get());
+    else
+      op.apply(X, y);
+  }
+  void adjoint(const SensingOperator& op, const Vector& y, Matrix& S) const {
+    if (packed)
+      packed->adjoint(y, S, pool.get());
+    else
+      op.adjoint(y, S);
+  }
+  /// out = A*(y) U (packed: as SensingOperator::adjoint_times, which they
+  /// do not override; structured operators keep their factor form).
+  void adjoint_times(const SensingOperator& op, const Vector& y, const Matrix& U, Matrix& out) const {
+    if (!packed) {
+      op.adjoint_times(y, U, out);
+      return;
+    }
+    thread_local Matrix S;
+    packed->adjoint(y, S, pool.get());
+    out.noalias() = S * U;
   }
 };
 
@@ -58,6 +89,7 @@ SensingLoss::SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, do
                                 std::to_string(form.required_speedup));
   form_->options = form;
   form_->packed = dynamic_cast<const PackedOperator*>(op_.get());
+  if (form_->packed && form.threads > 1) form_->pool = std::make_shared<WorkerPool>(form.threads);
   if (form.form == OperatorForm::normal && !form_->packed)
     throw std::invalid_argument("SensingLoss: operator_form \"normal\" needs a packed operator (gaussian or "
                                 "matrices), got \"" + op_->name() + "\"");
@@ -108,7 +140,15 @@ void SensingLoss::residual(const Matrix& U, Vector& r) const {
     r = memo.r;
     return;
   }
-  op_->apply_gram(U, r);
+  if (form_->packed) {
+    // As SensingOperator::apply_gram (packed operators do not override it),
+    // with the products on the pool and no allocation.
+    thread_local Matrix X;
+    X.noalias() = U * U.transpose();
+    form_->apply(*op_, X, r);
+  } else {
+    op_->apply_gram(U, r);
+  }
   r -= b_;
   memo.loss = form_->id;
   memo.U = U;
@@ -126,9 +166,9 @@ double SensingLoss::training_error(const Matrix& U) const { return residual(U).s
 double SensingLoss::value(const Matrix& U) const { return 0.5 * c_ * training_error(U); }
 
 double SensingLoss::value_and_gradient(const Matrix& U, Matrix& grad) const {
-  Vector r;
+  thread_local Vector r;
   residual(U, r);
-  op_->adjoint_times(r, U, grad);
+  form_->adjoint_times(*op_, r, U, grad);
   grad *= 2.0 * c_;
   return 0.5 * c_ * r.squaredNorm();
 }
@@ -158,7 +198,7 @@ void SensingLoss::residual_adjoint(const Matrix& U, Matrix& S) const {
   }
   Vector r;
   residual(U, r);
-  op_->adjoint(r, S);
+  form_->adjoint(*op_, r, S);
 }
 
 void SensingLoss::residual_adjoint_symmetric(const Matrix& X, Matrix& S) const {
@@ -167,9 +207,9 @@ void SensingLoss::residual_adjoint_symmetric(const Matrix& X, Matrix& S) const {
     return;
   }
   Vector r;
-  op_->apply(X, r);
+  form_->apply(*op_, X, r);
   r -= b_;
-  op_->adjoint(r, S);
+  form_->adjoint(*op_, r, S);
 }
 
 void SensingLoss::normal_apply(const Matrix& W, Matrix& S) const {
@@ -178,8 +218,8 @@ void SensingLoss::normal_apply(const Matrix& W, Matrix& S) const {
     return;
   }
   Vector a;
-  op_->apply(W, a);
-  op_->adjoint(a, S);
+  form_->apply(*op_, W, a);
+  form_->adjoint(*op_, a, S);
 }
 
 void SensingLoss::normal_apply_times(const Matrix& W, const Matrix& U, Matrix& out) const {
@@ -191,8 +231,8 @@ void SensingLoss::normal_apply_times(const Matrix& W, const Matrix& U, Matrix& o
   }
   // Structured operators keep their factor form (no d x d adjoint).
   Vector a;
-  op_->apply(W, a);
-  op_->adjoint_times(a, U, out);
+  form_->apply(*op_, W, a);
+  form_->adjoint_times(*op_, a, U, out);
 }
 
 void SensingLoss::hessian_vector(const Matrix& U, const Matrix& V, Matrix& HV) const {
@@ -208,7 +248,7 @@ void SensingLoss::hessian_vector(const Matrix& U, const Matrix& V, Matrix& HV) c
   } else {
     Vector r;
     residual(U, r);
-    op_->adjoint_times(r, V, second);
+    form_->adjoint_times(*op_, r, V, second);
   }
   HV = 2.0 * c_ * (first + second);
 }

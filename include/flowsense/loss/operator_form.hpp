@@ -73,10 +73,12 @@ KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine = 
 /// Options of the loss' operator form (SensingLoss constructor).
 struct OperatorFormOptions {
   OperatorForm form = OperatorForm::automatic;
-  /// Threads for the normal form's product Q x (core/symmetric_panels.hpp, on a
-  /// persistent worker pool; NormalOperator::set_threads); results are identical
-  /// for every count. 1 keeps the caller's thread only; 2 pays on an idle
-  /// machine (docs/performance_kernels.md), not on a busy one.
+  /// Threads for a packed operator's products, on one persistent worker pool:
+  /// the normal form's Q x (core/symmetric_panels.hpp) and the plain form's
+  /// M x and M^T r (core/block_gemv.hpp, up to gemv_column_blocks = 4
+  /// threads); results are identical for every count. 1 keeps the caller's
+  /// thread only; 2 pays on an idle machine (docs/performance_kernels.md),
+  /// not on a busy one, where a descheduled worker stalls every product.
   int threads = 1;
   MachineModel machine;
   /// The run length the automatic choice amortizes building Q over.

@@ -92,6 +92,9 @@ public:
   /// Concurrent apply() calls are safe: one of them uses the pool, the others
   /// compute alone (the same bits).
   void set_threads(int threads);
+  /// Uses `pool` (shared with its other users, e.g. the loss' plain form;
+  /// null: the caller's thread only) instead of a pool of its own.
+  void share_pool(std::shared_ptr<WorkerPool> pool);
   int threads() const { return threads_; }
 
 private:
@@ -101,7 +104,7 @@ private:
   Vector c_;
   double b_norm2_;
   int threads_ = 1;
-  std::unique_ptr<WorkerPool> pool_;  // null for one thread
+  std::shared_ptr<WorkerPool> pool_;  // null for one thread
 };
 
 }  // namespace flowsense

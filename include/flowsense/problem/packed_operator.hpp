@@ -2,7 +2,8 @@
 // A sensing operator stored as one m x D matrix on packed coordinates
 // (core/packed.hpp, D = d(d+1)/2): row i is s vech(A_i), so
 //   A(X)  = M vech(X)          (one matrix-vector product),
-//   A*(y) = unvech(M^T y)      (one more),
+//   A*(y) = unvech(M^T y)      (one more; both on fixed column blocks of M,
+//                               core/block_gemv.hpp, optionally threaded),
 // and <vech(X), vech(Y)> = <X, Y>_F makes the transpose the adjoint.
 // The common base of every operator whose A_i are dense: the Gaussian
 // ensemble (gaussian_operator.hpp) and user-supplied matrices
@@ -17,6 +18,8 @@
 
 namespace flowsense {
 
+class WorkerPool;
+
 class PackedOperator : public SensingOperator {
 public:
   Index dim() const override { return d_; }
@@ -25,6 +28,12 @@ public:
   void apply(const Matrix& X, Vector& y) const override;
   void adjoint(const Vector& y, Matrix& S) const override;
   using SensingOperator::adjoint;  // keep the allocating adjoint(y)
+  /// apply() and adjoint() with the two products on a worker pool (the
+  /// loss' plain form with `threads` > 1): M is cut into fixed column blocks
+  /// (core/block_gemv.hpp), so these return the same bits as the overloads
+  /// without a pool, for any pool size. `pool` may be null or busy.
+  void apply(const Matrix& X, Vector& y, WorkerPool* pool) const;
+  void adjoint(const Vector& y, Matrix& S, WorkerPool* pool) const;
   /// Jr (m x d p, see SensingOperator) with row i = 2 vec(s A_i U), read
   /// off M in place (no unpacking): 2 m d^2 p flops, M streamed once (in
   /// 128-row blocks), no scratch.
