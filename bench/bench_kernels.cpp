@@ -14,7 +14,9 @@
 //
 // Kernels, per right-hand side U' = -2c A*(A(UU^T) - b) U with U d x d
 // (flow/factor_flow.hpp, flow/batch_flow.hpp):
-//   plain    M x and M^T r: 16 m D bytes, 4 m D + 4 d^3 flops
+//   plain    M x and M^T r: 16 m D bytes, 4 m D + 4 d^3 flops;
+//            plain<T>T: the same on T threads (core/block_gemv.hpp: each
+//            thread owns a range of M's columns in both products)
 //   normal   Q x:           4 D(D+1) bytes (the lower triangle, core/symmetric_panels.hpp),
 //                           2 D^2 + 4 d^3 flops (Q = M^T M, built once)
 //   batched  K = 8 members by one product (normal form where the cost model
@@ -231,6 +233,15 @@ int main(int argc, char** argv) {
       auto alternate = [&]() -> const Matrix& { return (flip = !flip) ? U2 : U; };
       const double t_plain = median_seconds([&] { plain(alternate(), out, 0.0); }, reps);
       row("plain", t_plain, {16.0 * m * D, 4.0 * m * D + d3, bw_m}, 0);
+      if (threads > 1) {  // M x and M^T r on column blocks of M, one range per thread (same bits)
+        OperatorFormOptions threaded_opt = plain_opt;
+        threaded_opt.threads = threads;
+        const FactorFlow threaded(SensingLoss(pb, 0.25, threaded_opt));
+        const double t_thr = median_seconds([&] { threaded(alternate(), out, 0.0); }, reps);
+        char name[16];
+        std::snprintf(name, sizeof name, "plain%dT", threads);
+        row(name, t_thr, {16.0 * m * D, 4.0 * m * D + d3, bw_m}, t_plain);
+      }
 
       const bool normal_ok = model.normal_cheaper;
       OperatorFormOptions normal_opt;
