@@ -89,6 +89,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <optional>
@@ -210,6 +211,73 @@ struct AutoReport {
   int switches = 0;
 };
 
+/// The cost of bdf's work in right-hand-side units (the measured cost the
+/// switching rule compares; docs/steppers.md, "auto"): a Jacobian-vector
+/// product costs about one right-hand side (Example 1.1: ~21 us against
+/// 25-43 us), a preconditioner application ~1.5 (bdf.hpp's Preconditioner:
+/// ~30 us), a dense Jacobian in closed form and its LU about 10 and 1 on
+/// the reduced states where they are used (n <= stiff.dense_max_size;
+/// a Jacobian assembled from products is already counted in jvp).
+struct StiffCostWeights {
+  static constexpr double jvp = 1.0;
+  static constexpr double preconditioner = 1.5;
+  static constexpr double closed_form_jacobian = 10.0;
+  static constexpr double factorization = 1.0;
+};
+
+/// BDF's admissible step in the current time variable, predicted from
+/// accepted points of another stepper (newest first): for order k, the
+/// step error estimate bdf.hpp uses is |nabla^{k+1} y| / (k + 1) at
+/// spacing h, ~ h^{k+1} k! |y[t_0..t_{k+1}]| (the divided difference of
+/// k + 2 points), in the weighted maximum norm; the admissible h makes it
+/// 1 with bdf's safety factor 0.9. Returns the largest over k = 1..5 (bdf
+/// picks its order the same way) and that order; h = 0 with fewer than 3
+/// points. Noise in the points (each carries an error ~ rtol) only inflates
+/// the differences, so the prediction errs towards shorter bdf steps.
+struct BdfPrediction {
+  double h = 0;
+  int order = 0;
+  /// The same model at order 4 (error ~ h^5 4! |y[t_0..t_5]|): the step
+  /// of a fifth-order method up to a constant, which is how `auto`
+  /// follows dopri5's accuracy-bound step while bdf runs (calibrated
+  /// against dopri5's own steps when it last ran). 0 with fewer than 6 points.
+  double h4 = 0;
+};
+
+inline BdfPrediction predict_bdf_step(const std::vector<std::pair<double, Matrix>>& points, double rtol,
+                                      double atol) {
+  BdfPrediction best;
+  const std::size_t n = points.size();
+  if (n < 3) return best;
+  // Newton's divided-difference table, column by column: dd[i] holds
+  // y[t_i .. t_{i+j}] after column j.
+  std::vector<Matrix> dd;
+  dd.reserve(n);
+  for (const auto& p : points) dd.push_back(p.second);
+  const Matrix& y0 = points.front().second;
+  double factorial = 1;  // k!
+  for (std::size_t j = 1; j < n; ++j) {
+    for (std::size_t i = 0; i + j < n; ++i) {
+      const double span = points[i].first - points[i + j].first;
+      if (!(std::abs(span) > 0)) return best;
+      dd[i] = (dd[i] - dd[i + 1]) / span;
+    }
+    const int k = static_cast<int>(j) - 1;  // dd[0] = y[t_0..t_{k+1}]
+    if (k < 1) continue;
+    factorial *= k;
+    const double c = factorial * detail::weighted_max_norm(dd[0], y0, y0, rtol, atol);
+    if (!std::isfinite(c)) break;
+    const double h = c > 0 ? 0.9 * std::pow(1.0 / c, 1.0 / (k + 1)) : std::numeric_limits<double>::infinity();
+    if (k == 4) best.h4 = h;
+    if (h > best.h) {
+      best.h = h;
+      best.order = k;
+    }
+    if (k == 5) break;
+  }
+  return best;
+}
+
 template <class System>
 class AutoStepper {
 public:
@@ -218,8 +286,27 @@ public:
   /// The first check after switching to BDF comes after this many windows:
   /// BDF restarts at order 1 with small steps, and judging it on those
   /// alone sent it back to dopri5 four times in the first 2e-5 time units
-  /// of the rank-30 norm-1e3 benchmark problem (docs/performance.md).
+  /// of the rank-30 norm-1e3 benchmark problem (docs/performance.md). Only
+  /// the last window is judged (the first ones are its order build-up).
   static constexpr int first_stiff_windows = 3;
+  /// Hysteresis: dopri5 -> bdf on accuracy grounds only when bdf's predicted
+  /// cost per unit time is below dopri5's measured one divided by this, and
+  /// bdf -> dopri5 only when bdf's measured cost is above dopri5's times
+  /// this; a pair of switches needs the costs to move by its square.
+  static constexpr double margin = 1.5;
+  /// bdf's cost per step (rhs units) before any bdf window measured it:
+  /// right-hand sides per step (1.2-1.4 measured on the benchmark's bdf
+  /// runs, rejected steps included) plus, with GMRES, ~3 products per step
+  /// (2.1-2.3 with the preconditioner, 4-6 without).
+  static constexpr double prior_rhs_per_step = 1.4;
+  static constexpr double prior_krylov_per_step = 3.0;
+  /// The accuracy-bound switch only for a declared symmetric Jacobian
+  /// (a real spectrum: the factor flow, reduced or batched). On oscillatory
+  /// solutions bdf's orders 3-5 (not stable near the imaginary axis) may
+  /// take fewer evaluations but lose accuracy: on a rotation (tests/
+  /// test_auto_switch.cpp) bdf alone took 370,000 evaluations against
+  /// dopri5's 1,060,000, with a global error of 2.5e-4 against 1.9e-6.
+  static constexpr bool accuracy_switch = detail::has_symmetric_jacobian<System>();
 
   /// `map`: in log time, the driver's s to flow time, for the report.
   AutoStepper(System& system, const IntegrateOptions& options, const SpectralEstimate& start,
@@ -257,6 +344,7 @@ public:
                   std::to_string(options_.rtol);
         return result;
       }
+      remember(x, t);
       window_h_ = std::max(window_h_, h);
       if (++window_steps_ >= wait_) {
         // Skip the estimate while the steps are far below the last known
@@ -266,20 +354,38 @@ public:
           skipped_ = 0;
           estimate(x);
         }
+        const double span = std::max(t - window_t_, 1e-300);
+        const double dopri_cost = static_cast<double>(evaluations_ - window_rhs_) / span;
         if (window_h_ * rho_ >= 1.0) {
           std::ostringstream m;
           m.precision(3);
           m << when(t) << ": dopri5 -> bdf (dopri5 steps up to " << window_h_
             << " at rho ~ " << rho_ << ": h rho = " << window_h_ * rho_ << " >= 1, stability-bound)";
-          log(m.str());
-          stiff_mode_ = true;
-          stiff_.invalidate_jacobian();
-          if (report_)
-            report_->used = std::string("dopri5 + bdf") +
-                            (detail::uses_dense_jacobian(x.size(), options_.stiff) ? " (dense Jacobian)"
-                                                                                        : " (GMRES)");
+          dopri_cost_ = dopri_cost;
+          dopri_h4_ = 0;  // stability-bound: its cost follows rho, not the order-4 model
+          go_stiff(x, m.str());
+        } else if (accuracy_switch) {
+          // Accuracy-bound: dopri5's measured cost against bdf's predicted
+          // one, (cost per bdf step) / (bdf's admissible step from the
+          // last accepted dopri5 points).
+          const BdfPrediction p = predict_bdf_step(recent_, options_.rtol, options_.atol);
+          dopri_h4_ = p.h4;
+          const double per_step = bdf_per_step(x.size());
+          const double bdf_cost = p.h > 0 ? per_step / p.h : std::numeric_limits<double>::infinity();
+          if (margin * bdf_cost < dopri_cost) {
+            std::ostringstream m;
+            m.precision(3);
+            m << when(t) << ": dopri5 -> bdf (accuracy-bound, h rho = " << window_h_ * rho_
+              << " < 1: dopri5 spent " << dopri_cost << " right-hand sides per unit time; bdf predicted "
+              << per_step << " per step (" << (bdf_measured_ ? "measured" : "prior") << ") / h = " << p.h
+              << " (order " << p.order << ", from the last " << recent_.size() << " dopri5 points) = "
+              << bdf_cost << ", < 1/" << margin << " of it)";
+            dopri_cost_ = dopri_cost;
+            go_stiff(x, m.str());
+          }
         }
-        start_window(t, stiff_mode_ ? first_stiff_windows : 1);
+        start_window(t);
+        if (stiff_mode_) ramp_ = first_stiff_windows - 1;
       }
       return success;
     }
@@ -289,19 +395,46 @@ public:
       reason_ = stiff_.failure_reason();
       return result;
     }
+    remember(x, t);
     if (++window_steps_ >= wait_) {
-      estimate(x);
-      const double spent = static_cast<double>(evaluations_ + jvps() - window_evaluations_) /
-                           std::max(t - window_t_, 1e-300);
-      const double explicit_cost = 7.0 * rho_ / 1.5;
-      if (spent > explicit_cost) {
+      const double spent = (stiff_cost() - window_cost_) / std::max(t - window_t_, 1e-300);
+      const double per_step = (stiff_cost() - window_cost_) / window_steps_;
+      if (ramp_ > 0) {
+        // BDF's order build-up after a switch: not judged.
+        --ramp_;
+        start_window(t);
+        return success;
+      }
+      bdf_per_step_ = per_step;
+      bdf_measured_ = true;
+      // dopri5 costs at least its stability bound, 7 rho / 1.5 (7
+      // evaluations per step at h <= 1.5 / rho), and at least its accuracy
+      // cost: what it measured before the switch, scaled by how its
+      // accuracy-bound step (the order-4 model on bdf's last points,
+      // against the same model on dopri5's points then) changed since.
+      // While bdf spends less than margin times the latter, rho is not needed.
+      double accuracy_cost = dopri_cost_;
+      if (dopri_h4_ > 0) {
+        const double h4 = predict_bdf_step(recent_, options_.rtol, options_.atol).h4;
+        if (h4 > 0) accuracy_cost = dopri_cost_ * dopri_h4_ / h4;
+      }
+      bool back = false;
+      double explicit_cost = accuracy_cost;
+      if (!(spent <= margin * accuracy_cost)) {
+        estimate(x);
+        explicit_cost = std::max(7.0 * rho_ / 1.5, accuracy_cost);
+        back = spent > margin * explicit_cost;
+      }
+      if (back) {
         std::ostringstream m;
         m.precision(3);
-        m << when(t) << ": bdf -> dopri5 (bdf spent " << spent
-          << " evaluations per unit time > 7 rho / 1.5 = " << explicit_cost << ")";
+        m << when(t) << ": bdf -> dopri5 (bdf spent " << spent << " per unit time (" << per_step
+          << " per step) > " << margin << " x max(7 rho / 1.5 = " << 7.0 * rho_ / 1.5
+          << ", dopri5's accuracy cost " << accuracy_cost << ") = " << margin * explicit_cost << ")";
         log(m.str());
         stiff_mode_ = false;
         dopri_.reset();
+        recent_.clear();
         backoff_ *= 2;
       }
       start_window(t);
@@ -318,12 +451,43 @@ private:
 
   std::uint64_t jvps() const { return jvp_ ? *jvp_ : 0; }
 
-  void start_window(double t, int windows = 1) {
+  /// bdf's work so far in right-hand-side units (StiffCostWeights).
+  double stiff_cost() const {
+    double c = static_cast<double>(evaluations_) + StiffCostWeights::jvp * static_cast<double>(jvps());
+    if (stats_)
+      c += StiffCostWeights::preconditioner * static_cast<double>(stats_->preconditioner_applications) +
+           StiffCostWeights::closed_form_jacobian * static_cast<double>(stats_->analytic_jacobians) +
+           StiffCostWeights::factorization * static_cast<double>(stats_->factorizations);
+    return c;
+  }
+
+  /// bdf's cost per step: measured in its last judged window, else the prior.
+  double bdf_per_step(Index n) const {
+    if (bdf_measured_) return bdf_per_step_;
+    return prior_rhs_per_step + (detail::uses_dense_jacobian(n, options_.stiff) ? 0.0 : prior_krylov_per_step);
+  }
+
+  void remember(const Matrix& x, double t) {
+    if (recent_.size() == 7) recent_.pop_back();
+    recent_.insert(recent_.begin(), {t, x});
+  }
+
+  void go_stiff(const Matrix& x, const std::string& line) {
+    log(line);
+    stiff_mode_ = true;
+    stiff_.invalidate_jacobian();
+    if (report_)
+      report_->used = std::string("dopri5 + bdf") +
+                      (detail::uses_dense_jacobian(x.size(), options_.stiff) ? " (dense Jacobian)" : " (GMRES)");
+  }
+
+  void start_window(double t) {
     window_steps_ = 0;
     window_h_ = 0;
     window_t_ = t;
-    window_evaluations_ = evaluations_ + jvps();
-    wait_ = stiff_mode_ ? windows * check : check * backoff_;
+    window_rhs_ = evaluations_;
+    window_cost_ = stiff_cost();
+    wait_ = stiff_mode_ ? check : check * backoff_;
   }
 
   void estimate(const Matrix& x) {
@@ -367,6 +531,13 @@ private:
   double rho_ = 0;
   bool stiff_mode_ = false;
   std::uint64_t evaluations_ = 0;
+  /// The last accepted dopri5 points (t, x), newest first, for predict_bdf_step.
+  std::vector<std::pair<double, Matrix>> recent_;
+  double dopri_cost_ = 0;      ///< dopri5's measured right-hand sides per unit time before the last switch
+  double dopri_h4_ = 0;        ///< the order-4 step model on dopri5's points then (0: stability-bound)
+  double bdf_per_step_ = 0;    ///< bdf's measured cost per step (rhs units), last judged window
+  bool bdf_measured_ = false;
+  int ramp_ = 0;               ///< bdf windows still to skip before judging
   // The current window between checks.
   int window_steps_ = 0;
   int wait_ = check;
@@ -374,7 +545,8 @@ private:
   int skipped_ = 0;
   double window_h_ = 0;
   double window_t_ = 0;
-  std::uint64_t window_evaluations_ = 0;
+  std::uint64_t window_rhs_ = 0;
+  double window_cost_ = 0;
   std::string reason_;
 };
 
