@@ -30,7 +30,10 @@
 // Rosenbrock or second-order RKC step at rtol 1e-8. Once the flow settles,
 // lambda_max(H) ~ 330 stays while the solution barely moves, and dopri5's
 // ~100 steps per unit time are pure stability cost, which implicit steps
-// do not pay.
+// do not pay. BDF (orders up to 5, 1-2 right-hand sides per step) can
+// follow a smooth transient with steps like dopri5's at a quarter of the
+// evaluations, so whether it pays there is measured along the run (the
+// accuracy rule below), not assumed.
 //
 // The stiff method is BDF (bdf.hpp, orders 1-5, one Newton solve per step),
 // not ROS34PW2 (rosenbrock.hpp, order 3, four solves per step). Measured on
@@ -40,19 +43,37 @@
 // (reduced state: 4,539 against 4,718); rank-30 norm 1e3, 8,036 against
 // 8,206. Errors against the references stay below 3e-10 (rtol / 30).
 //
-// AutoStepper switches between the two, LSODA-like, on measured numbers:
-//  - explicit -> stiff: every `check` accepted dopri5 steps, estimate rho at
-//    the current state; if the largest accepted step of the window has
-//    h rho >= 1 (dopri5's steps are at their stability bound: its step
-//    control keeps h rho near 1-1.5 when stability limits it), switch to
-//    bdf (dense Jacobian up to stiff.dense_max_size entries, GMRES above),
-//    restarting at order 1 from the current step;
-//  - stiff -> explicit: every `check` accepted BDF steps (the first time
-//    after first_stiff_windows * check steps, past BDF's order build-up), compare
-//    its evaluations (right-hand sides + Jacobian-vector products) per unit
-//    time over the window with the least dopri5 could spend, 7 rho / 1.5
-//    (7 evaluations per step at h <= 1.5 / rho); if it spends more, switch
-//    back, and wait twice as long as last time before trying stiff again.
+// AutoStepper switches between the two, LSODA-like, on measured costs in
+// right-hand-side units (StiffCostWeights below), with a factor `margin` =
+// 1.5 of hysteresis each way; every `check` accepted steps:
+//  - dopri5 -> bdf, stability: estimate rho at the current state; if the
+//    largest accepted step of the window has h rho >= 1 (dopri5's step
+//    control keeps h rho near 1-1.5 when stability limits it), switch;
+//  - dopri5 -> bdf, accuracy (h rho < 1; only for a declared symmetric
+//    Jacobian, i.e. a real spectrum): dopri5's measured cost is its
+//    right-hand sides per unit time over the window (6 per accepted step,
+//    rejected steps included). bdf's cost is predicted without running it:
+//    its cost per step (measured in its last judged window, else 1.4
+//    right-hand sides, plus 3 products with GMRES) over the step bdf would
+//    be allowed, from the divided differences of the last 7 accepted
+//    dopri5 points (predict_bdf_step: bdf's own error estimate, order 1-5).
+//    Switch when 1.5 x that is below dopri5's cost. This is what takes bdf
+//    into a self-similar collapse in log time, where dopri5's steps stay
+//    at h rho ~ 0.002-0.2 and the stability rule never fires (benchmark
+//    problem 3, reduced rank-2 state: 3,801 -> 1,482 right-hand sides);
+//  - bdf -> dopri5: bdf's measured cost per unit time over the window
+//    (right-hand sides + Jacobian-vector products + 1.5 per preconditioner
+//    application + 7 per closed-form dense Jacobian + 1 per LU) against
+//    what dopri5 would cost, the larger of its stability bound 7 rho / 1.5
+//    (7 evaluations per step at h <= 1.5 / rho) and its accuracy cost (what
+//    it measured before the switch, scaled by how its step would have
+//    changed since: the order-4 step model of predict_bdf_step on bdf's
+//    last points against the same model on dopri5's points at the switch).
+//    Back to dopri5 when bdf spends more than 1.5 x that; the next attempt
+//    to go stiff then waits twice as long. bdf is first judged on the
+//    third window after a switch (the first two are its order build-up
+//    from order 1), and rho is estimated only when bdf spends more than
+//    1.5 x dopri5's accuracy cost (otherwise it cannot lose).
 // Every switch is logged (time and numbers) in Summary::stepper_choice.
 //
 // The time variable (IntegrateOptions::time = TimeVariable::automatic, the
@@ -215,13 +236,15 @@ struct AutoReport {
 /// switching rule compares; docs/steppers.md, "auto"): a Jacobian-vector
 /// product costs about one right-hand side (Example 1.1: ~21 us against
 /// 25-43 us), a preconditioner application ~1.5 (bdf.hpp's Preconditioner:
-/// ~30 us), a dense Jacobian in closed form and its LU about 10 and 1 on
-/// the reduced states where they are used (n <= stiff.dense_max_size;
-/// a Jacobian assembled from products is already counted in jvp).
+/// ~30 us), a dense Jacobian in closed form 7 (docs/steppers.md: ~60 us
+/// against ~9 us for a right-hand side on Example 1.1's reduced 30 x 2
+/// state) and an LU of I - c h J about 1 (n^3 / 3 = 72,000 flops at n = 60;
+/// dense only up to stiff.dense_max_size entries; a Jacobian assembled from
+/// products is already counted in jvp).
 struct StiffCostWeights {
   static constexpr double jvp = 1.0;
   static constexpr double preconditioner = 1.5;
-  static constexpr double closed_form_jacobian = 10.0;
+  static constexpr double closed_form_jacobian = 7.0;
   static constexpr double factorization = 1.0;
 };
 
