@@ -23,8 +23,8 @@
 //            picks it, else plain; flow/batch_flow.hpp), per member:
 //            4 D(D+1) / K bytes (Q's lower triangle, read once for all K) or
 //            16 m D / K (M streamed twice), same flops as one member;
-//            batch8N<T>T, batch8P<T>T: the same on T threads (the normal
-//            operator's pool, or the batch flow's own for the plain form).
+//            batch8N<T>T, batch8P<T>T: the same on T threads (the
+//            loss's pool, SensingLoss::worker_pool, in either form).
 // Roofline time = max(bytes / bandwidth, flops / peak); "reached" is that
 // bound over the measured median time (1.0 = at the roofline); "vs DGEMM"
 // the same with Eigen's DGEMM rate as the peak (the definition of earlier

@@ -5,7 +5,6 @@
 
 #include "flowsense/core/gram_product.hpp"
 #include "flowsense/core/packed.hpp"
-#include "flowsense/core/worker_pool.hpp"
 #include "flowsense/problem/normal_operator.hpp"
 #include "flowsense/problem/packed_operator.hpp"
 
@@ -39,11 +38,6 @@ std::vector<Matrix> split_members(const Matrix& stacked, Index members) {
 BatchFactorFlow::BatchFactorFlow(SensingLoss loss, Index members) : loss_(std::move(loss)), members_(members) {
   if (members < 1)
     throw std::invalid_argument("BatchFactorFlow: expected members >= 1, got " + std::to_string(members));
-  // The workers sleep while the normal form (which has its own pool) runs.
-  const int threads = loss_.operator_form_options().threads;
-  if (threads > 1 && loss_.operator_form_options().form != OperatorForm::normal &&
-      dynamic_cast<const PackedOperator*>(&loss_.op()) != nullptr)
-    pool_ = std::make_shared<WorkerPool>(threads);
 }
 
 namespace {
@@ -98,7 +92,7 @@ void BatchFactorFlow::batched_adjoint(const std::vector<Matrix>& W, bool residua
     q->apply_rows(ws.Pt, ws.Gt);
     if (residual) shift = &q->data_adjoint();
   } else {
-    gram_product_rows(packed->packed_rows(), residual ? &loss_.data() : nullptr, ws.Pt, ws.Gt, pool_.get());
+    gram_product_rows(packed->packed_rows(), residual ? &loss_.data() : nullptr, ws.Pt, ws.Gt, loss_.worker_pool());
   }
   for (Index k = 0; k < K; ++k) {
     if (shift)

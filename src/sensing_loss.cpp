@@ -108,6 +108,8 @@ const NormalOperator* SensingLoss::normal_form() const {
 
 const OperatorFormOptions& SensingLoss::operator_form_options() const { return form_->options; }
 
+WorkerPool* SensingLoss::worker_pool() const { return form_->pool.get(); }
+
 std::string SensingLoss::operator_form_report() const {
   const FormState& f = *form_;
   if (!f.packed) return "plain (" + op_->name() + " operator has no normal form)";

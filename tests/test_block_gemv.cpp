@@ -28,6 +28,7 @@
 #include "flowsense/integrate/integrate.hpp"
 #include "flowsense/loss/sensing_loss.hpp"
 #include "flowsense/problem/gaussian_operator.hpp"
+#include "flowsense/problem/normal_operator.hpp"
 #include "flowsense/problem/planted.hpp"
 #include "flowsense/problem/problem.hpp"
 #include "oracles.hpp"
@@ -194,4 +195,21 @@ TEST_CASE("plain form on threads: agrees with the dense sum over the A_i, and GD
   const Matrix U1 = run(1), U2 = run(2);
   CHECK((U1 - U2).norm() == 0.0);
   CHECK((U1 - U0).norm() > 0.0);
+}
+
+TEST_CASE("plain form on threads: one pool per loss, shared by copies and the normal form",
+          "[kernels][threads][plain_threads]") {
+  const Problem pb = Problem::noiseless(std::make_shared<GaussianOperator>(4, 12, GaussianScale::unit, 940),
+                                        planted_trace_one(4, 1, 941));
+  CHECK(SensingLoss(pb, 0.25, plain(1)).worker_pool() == nullptr);
+  const SensingLoss loss(pb, 0.25, plain(3));
+  REQUIRE(loss.worker_pool() != nullptr);
+  CHECK(loss.worker_pool()->threads() == 3);
+  const SensingLoss copy = loss;
+  CHECK(copy.worker_pool() == loss.worker_pool());
+  OperatorFormOptions normal = plain(2);
+  normal.form = OperatorForm::normal;
+  const SensingLoss with_q(pb, 0.25, normal);
+  REQUIRE(with_q.normal_form() != nullptr);
+  CHECK(with_q.normal_form()->threads() == 2);  // from the loss' pool (share_pool)
 }

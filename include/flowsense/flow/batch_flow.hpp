@@ -56,9 +56,10 @@ class WorkerPool;
 class BatchFactorFlow {
 public:
   /// Throws std::invalid_argument if members < 1. With the loss' threads
-  /// option T > 1 the plain form's product runs on a pool of T - 1 workers
-  /// of its own (the normal form uses the normal operator's); results are
-  /// bitwise the same for any T.
+  /// option T > 1 the batched product runs on the loss' pool of T - 1
+  /// workers (SensingLoss::worker_pool, which the normal form and the loss'
+  /// own products share, so that a batch run has one set of workers);
+  /// results are bitwise the same for any T.
   BatchFactorFlow(SensingLoss loss, Index members);
 
   /// dUdt = [-grad G_c(U_1) ... -grad G_c(U_K)]. Counts one evaluation
@@ -97,7 +98,6 @@ private:
   SensingLoss loss_;
   Index members_;
   mutable std::uint64_t evaluations_ = 0;
-  std::shared_ptr<WorkerPool> pool_;  // plain form with threads > 1; shared by copies
 };
 
 }  // namespace flowsense

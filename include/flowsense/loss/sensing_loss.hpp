@@ -49,6 +49,7 @@ inline double gd_step(double learning_rate, double objective_weight, double c) {
 }
 
 class NormalOperator;
+class WorkerPool;
 
 class SensingLoss {
 public:
@@ -112,6 +113,11 @@ public:
   const NormalOperator* normal_form() const;
   /// The requested form and threads.
   const OperatorFormOptions& operator_form_options() const;
+  /// The workers of `threads` > 1 for a packed operator (null otherwise),
+  /// shared by copies of the loss: the plain and normal forms' products run
+  /// on it, and so do the batched flows' (flow/batch_flow.hpp), so that a
+  /// run has one set of workers.
+  WorkerPool* worker_pool() const;
   /// Which path ran, for manifests: "plain", "normal", or "plain, then normal
   /// after N evaluations", with the cost model's numbers when automatic.
   std::string operator_form_report() const;
