@@ -1,5 +1,6 @@
 #include "flowsense/problem/normal_operator.hpp"
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -24,6 +25,7 @@ NormalOperator::NormalOperator(const PackedOperator& op, const Vector& b) : d_(o
   panels_ = SymmetricPanels(q_);
   c_.noalias() = M.transpose() * b;
   b_norm2_ = b.squaredNorm();
+  q_frobenius_ = q_.norm();
 }
 
 NormalOperator::~NormalOperator() = default;
@@ -79,6 +81,21 @@ double NormalOperator::training_error(const Vector& x) const {
   Vector qx;
   apply(x, qx);
   return x.dot(qx) - 2.0 * c_.dot(x) + b_norm2_;
+}
+
+NormalOperator::TrainingErrorEstimate NormalOperator::training_error_estimate(const Vector& x,
+                                                                             const Vector& g) const {
+  if (x.size() != q_.rows() || g.size() != q_.rows())
+    throw std::invalid_argument("NormalOperator::training_error_estimate(): expected x and g of length D = " +
+                                std::to_string(q_.rows()) + ", got " + std::to_string(x.size()) + " and " +
+                                std::to_string(g.size()));
+  constexpr double u = std::numeric_limits<double>::epsilon() / 2;  // unit roundoff
+  const double n = static_cast<double>(q_.rows() + 2), gamma = n * u / (1 - n * u);
+  const double xn = x.norm();
+  TrainingErrorEstimate e;
+  e.value = x.dot(g) - c_.dot(x) + b_norm2_;
+  e.bound = 2 * gamma * (q_frobenius_ * xn * xn + 2 * xn * g.norm() + c_.norm() * xn + b_norm2_);
+  return e;
 }
 
 }  // namespace flowsense

@@ -133,12 +133,41 @@ struct ResidualMemo {
 };
 thread_local ResidualMemo residual_memo;
 
+bool same_factor(const Matrix& a, const Matrix& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() &&
+         std::memcmp(a.data(), b.data(), sizeof(double) * static_cast<std::size_t>(a.size())) == 0;
+}
+
+// The same for the normal form: x = vech(U U^T) and g = Q x - c at the last
+// factor, on this thread. A GD loop with a training-error stop rule in the
+// normal form then computes one product with Q per step: the rule's
+// (training_error_below) after the step, reused by the gradient before the
+// next.
+struct NormalMemo {
+  std::uint64_t loss = 0;
+  Matrix U;
+  Vector x, g;
+};
+thread_local NormalMemo normal_memo;
+
+const NormalMemo& normal_residual_adjoint(std::uint64_t loss, const NormalOperator& q, const Matrix& U) {
+  NormalMemo& memo = normal_memo;
+  if (memo.loss == loss && same_factor(memo.U, U)) return memo;
+  thread_local Matrix X;
+  X.noalias() = U * U.transpose();
+  memo.loss = 0;  // invalid until complete
+  pack_symmetric(X, memo.x);
+  q.residual_adjoint(memo.x, memo.g);
+  memo.U = U;
+  memo.loss = loss;
+  return memo;
+}
+
 }  // namespace
 
 void SensingLoss::residual(const Matrix& U, Vector& r) const {
   ResidualMemo& memo = residual_memo;
-  if (memo.loss == form_->id && memo.U.rows() == U.rows() && memo.U.cols() == U.cols() &&
-      std::memcmp(memo.U.data(), U.data(), sizeof(double) * static_cast<std::size_t>(U.size())) == 0) {
+  if (memo.loss == form_->id && same_factor(memo.U, U)) {
     r = memo.r;
     return;
   }
@@ -165,6 +194,17 @@ Vector SensingLoss::residual(const Matrix& U) const {
 
 double SensingLoss::training_error(const Matrix& U) const { return residual(U).squaredNorm(); }
 
+bool SensingLoss::training_error_below(const Matrix& U, double level) const {
+  // Only once Q exists: a stop rule never builds it (nor counts towards it).
+  if (const NormalOperator* q = form_->ready.load(std::memory_order_acquire)) {
+    const NormalMemo& memo = normal_residual_adjoint(form_->id, *q, U);
+    const auto e = q->training_error_estimate(memo.x, memo.g);
+    if (e.value - e.bound >= level) return false;
+    if (e.value + e.bound < level) return true;
+  }
+  return training_error(U) < level;
+}
+
 double SensingLoss::value(const Matrix& U) const { return 0.5 * c_ * training_error(U); }
 
 double SensingLoss::value_and_gradient(const Matrix& U, Matrix& grad) const {
@@ -179,12 +219,8 @@ void SensingLoss::gradient(const Matrix& U, Matrix& grad) const {
   if (const NormalOperator* q = normal_form()) {
     // The hot path of every flow and GD step in the normal form: per-thread
     // buffers, so that a step does not allocate.
-    thread_local Matrix X, S;
-    thread_local Vector x, g;
-    X.noalias() = U * U.transpose();
-    pack_symmetric(X, x);
-    q->residual_adjoint(x, g);
-    unpack_symmetric(g, op_->dim(), S);
+    thread_local Matrix S;
+    unpack_symmetric(normal_residual_adjoint(form_->id, *q, U).g, op_->dim(), S);
     grad.noalias() = (2.0 * c_) * (S * U);
     return;
   }
@@ -193,9 +229,7 @@ void SensingLoss::gradient(const Matrix& U, Matrix& grad) const {
 
 void SensingLoss::residual_adjoint(const Matrix& U, Matrix& S) const {
   if (const NormalOperator* q = normal_form()) {
-    Matrix X;
-    X.noalias() = U * U.transpose();
-    q->residual_adjoint(X, S);
+    unpack_symmetric(normal_residual_adjoint(form_->id, *q, U).g, op_->dim(), S);
     return;
   }
   Vector r;

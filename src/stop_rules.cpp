@@ -25,8 +25,13 @@ TrainingErrorBelow::TrainingErrorBelow(SensingLoss loss, StateKind kind, double 
 
 std::optional<StopReason> TrainingErrorBelow::check(const Matrix& state, const StepInfo& info) {
   if (info.steps % every_ != 0) return std::nullopt;
-  const double e = training_error_of(loss_, state, kind_);
-  if (e < threshold_) {
+  // For a factor, the loss decides without a pass over M where its normal
+  // form is in use (SensingLoss::training_error_below); the value for the
+  // message is computed once, at the stop.
+  const bool below = kind_ == StateKind::factor ? loss_.training_error_below(state, threshold_)
+                                                : training_error_of(loss_, state, kind_) < threshold_;
+  if (below) {
+    const double e = training_error_of(loss_, state, kind_);
     std::ostringstream s;
     s << "training error " << e << " fell below " << threshold_ << " at " << at(info);
     return StopReason{Termination::target_reached, s.str()};

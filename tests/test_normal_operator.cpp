@@ -150,6 +150,99 @@ TEST_CASE("normal form: near zero training error the gradients differ only by ro
   CHECK(normal.training_error(U) == plain.training_error(U));
 }
 
+TEST_CASE("normal operator: the training-error identity's rounding bound holds, also where it cancels",
+          "[normal][oracle]") {
+  // Oracle: ||M x - b||^2 in long double from M (its own rounding is ~1e-19
+  // relative, far below the bound). Points: far from the data (no
+  // cancellation), at the planted matrix (the identity cancels to rounding:
+  // the true value is ~0), and in between.
+  for (const Size& s : {example_1_1, paper_003}) {
+    INFO(s.name);
+    const Matrix Xs = planted_trace_one(s.d, s.r, 31);
+    const Problem pb = Problem::noiseless(std::make_shared<GaussianOperator>(s.d, s.m, s.scale, 30), Xs);
+    const auto& op = dynamic_cast<const PackedOperator&>(*pb.op);
+    const NormalOperator normal(op, pb.b);
+    const Matrix E = random_factor(s.d, s.d, s.d, 1.0, 32);
+    for (const double t : {0.0, 1e-8, 1e-4, 1.0, 1e3}) {
+      INFO("X = X* + " << t << " E E^T");
+      const Matrix X = Xs + t * E * E.transpose();
+      Vector x, g;
+      pack_symmetric(X, x);
+      normal.residual_adjoint(x, g);
+      const auto e = normal.training_error_estimate(x, g);
+      long double exact = 0;
+      const Matrix& M = op.packed_rows();
+      for (Index i = 0; i < M.rows(); ++i) {
+        long double ri = -static_cast<long double>(pb.b[i]);
+        for (Index j = 0; j < M.cols(); ++j) ri += static_cast<long double>(M(i, j)) * x[j];
+        exact += ri * ri;
+      }
+      INFO("value " << Sci{e.value} << ", exact " << Sci{double(exact)} << ", bound " << Sci{e.bound});
+      CHECK(std::abs(e.value - static_cast<double>(exact)) <= e.bound);
+      // Not vacuous: away from the data the bound is a small fraction of the
+      // value (measured: 0.4-0.8% at t = 1e-4, where the ||Q||_F ||x||^2 term
+      // dominates), so a stop rule's level 1% away is decided from Q alone.
+      if (t >= 1e-4) CHECK(e.bound < 1e-2 * e.value);
+    }
+  }
+  const Problem pb = make_problem(example_1_1, 7);
+  const NormalOperator normal(dynamic_cast<const PackedOperator&>(*pb.op), pb.b);
+  CHECK_THROWS_WITH(normal.training_error_estimate(Vector::Zero(3), Vector::Zero(3)),
+                    Catch::Contains("x and g of length D = 465, got 3 and 3"));
+}
+
+namespace {
+
+/// Counts the passes over M that a loss makes (forward applications).
+class CountingGaussian : public GaussianOperator {
+public:
+  using GaussianOperator::GaussianOperator;
+  void apply_gram(const Matrix& U, Vector& y) const override {
+    ++forward;
+    GaussianOperator::apply_gram(U, y);
+  }
+  void apply(const Matrix& X, Vector& y) const override {
+    ++forward;
+    GaussianOperator::apply(X, y);
+  }
+  mutable int forward = 0;
+};
+
+}  // namespace
+
+TEST_CASE("normal form: training_error_below answers as training_error does, without a pass over M where "
+          "the identity is certain",
+          "[normal][oracle]") {
+  const Size s = example_1_1;
+  const Matrix Xs = planted_trace_one(s.d, s.r, 41);
+  auto op = std::make_shared<CountingGaussian>(s.d, s.m, s.scale, 40);
+  const Problem pb = Problem::noiseless(op, Xs);
+  const SensingLoss plain(pb, s.c, forced(OperatorForm::plain));
+  const SensingLoss normal(pb, s.c, forced(OperatorForm::normal));
+  REQUIRE(normal.normal_form() != nullptr);  // builds Q (the rule itself never does)
+  for (const double norm : {1e-3, 1.0, 1e3}) {
+    INFO("||U|| = " << norm);
+    const Matrix U = random_factor(s.d, s.d, 2, norm, 42);
+    const double e = plain.training_error(U);
+    for (const double level : {e * 0.5, e * 2.0, e * 100.0, e * 1e-3}) {
+      INFO("level " << Sci{level} << ", training error " << Sci{e});
+      const int before = op->forward;
+      CHECK(normal.training_error_below(U, level) == (e < level));
+      CHECK(op->forward == before);  // decided from Q alone
+      CHECK(plain.training_error_below(U, level) == (e < level));
+    }
+  }
+  // At the planted factor the identity cancels: the loss falls back to M and
+  // still answers as training_error does.
+  Eigen::SelfAdjointEigenSolver<Matrix> eig(Xs);
+  const Matrix U = eig.eigenvectors().rightCols(s.r) * eig.eigenvalues().tail(s.r).cwiseMax(0).cwiseSqrt().asDiagonal();
+  const double e = plain.training_error(U);
+  const double level = std::max(e, 1e-300) * 10;
+  const int before = op->forward;
+  CHECK(normal.training_error_below(U, level) == (e < level));
+  CHECK(op->forward > before);
+}
+
 TEST_CASE("normal form: whole dopri5 trajectories equal the plain path", "[normal][oracle]") {
   struct Run {
     Size size;

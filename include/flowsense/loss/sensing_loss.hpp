@@ -70,6 +70,16 @@ public:
 
   /// The papers' training error ||A(U U^T) - b||^2.
   double training_error(const Matrix& U) const;
+  /// Whether training_error(U) < level. Where the normal form is in use (and
+  /// Q built), decided from its identity x^T (Q x - c) - c^T x + ||b||^2 and
+  /// the identity's rounding bound (NormalOperator::training_error_estimate)
+  /// when the value is farther from level than the bound, with the product
+  /// Q x shared with the gradient at the same U (a per-thread memo): a stop
+  /// rule checked every step then costs no pass over M (at paper 003's size
+  /// one pass over M costs ~25 products with Q). Else from training_error(U).
+  /// The answer is the one training_error(U) < level gives, except where the
+  /// two computed values straddle level within rounding.
+  bool training_error_below(const Matrix& U, double level) const;
 
   /// G_c(U) = (c/2) ||r||^2.
   double value(const Matrix& U) const;

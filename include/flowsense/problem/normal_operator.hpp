@@ -87,6 +87,19 @@ public:
   /// header comment); for diagnostics and tests, not for stop rules.
   double training_error(const Vector& x) const;
 
+  /// The same identity from a product already computed, g = Q x - c (so no
+  /// pass over Q): value = x^T g - c^T x + ||b||^2, with a bound on its
+  /// rounding error, |value - ||M x - b||^2| <= bound. The bound is the
+  /// first-order one for the computed sums, gamma_{D+2} (||Q||_F ||x||^2 +
+  /// 2 ||x|| ||g|| + ||c|| ||x|| + ||b||^2) (|x|^T |Q| |x| <= ||Q||_F ||x||^2),
+  /// doubled. SensingLoss::training_error_below uses it to decide a stop
+  /// rule without a pass over M where the value is far enough from the level.
+  struct TrainingErrorEstimate {
+    double value = 0;
+    double bound = 0;
+  };
+  TrainingErrorEstimate training_error_estimate(const Vector& x, const Vector& g) const;
+
   /// Threads used by apply() (1 = the caller's only). Values < 1 mean 1.
   /// Not thread-safe against concurrent apply(); set it before sharing.
   /// Concurrent apply() calls are safe: one of them uses the pool, the others
@@ -103,6 +116,7 @@ private:
   SymmetricPanels panels_;  // Q's triangle for apply()
   Vector c_;
   double b_norm2_;
+  double q_frobenius_;  // ||Q||_F, for training_error_estimate's bound
   int threads_ = 1;
   std::shared_ptr<WorkerPool> pool_;  // null for one thread
 };
