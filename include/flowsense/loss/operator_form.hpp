@@ -31,8 +31,10 @@
 // cheaper and stay plain.
 //
 // Only gradients, Hessian-vector and Jacobian-vector products use Q; training
-// errors, values, stop rules and observers are always computed from M, because
-// the normal form of ||A(X) - b||^2 cancels (normal_operator.hpp).
+// errors, values and observers are always computed from M, because the
+// normal form of ||A(X) - b||^2 cancels (normal_operator.hpp). A stop rule's
+// comparison with its level uses the normal form only where its rounding
+// bound decides it (SensingLoss::training_error_below).
 #include <string>
 
 #include "flowsense/core/types.hpp"

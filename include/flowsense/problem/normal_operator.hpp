@@ -26,9 +26,10 @@
 // to two decades higher (1e-29 rather than 1e-30 relative). The value
 // formula training_error(x) cancels: its absolute error is
 // eps (||Q|| ||x||^2 + ||b||^2), useless once the training error is below
-// ~1e-14 ||b||^2. The loss therefore computes every training error, value,
-// stop rule and observer from M (SensingLoss::residual) and uses Q only for
-// gradients, Hessian-vector products and Jacobian-vector products.
+// ~1e-14 ||b||^2. The loss therefore computes every training error, value
+// and observer from M (SensingLoss::residual) and uses Q only for gradients,
+// Hessian-vector products and Jacobian-vector products, and for stop rules
+// where the identity's rounding bound decides (training_error_estimate).
 //
 // Kernel and threads: apply() reads only the lower triangle of Q, each entry
 // used for two entries of y (core/symmetric_panels.hpp: half the bytes of a
