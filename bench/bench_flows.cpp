@@ -327,12 +327,15 @@ std::vector<Config> configs_for(const Data& data) {
   }
   // Small operators (Example 1.1): the cost model keeps the plain form;
   // NumPy's best GD loop there is its normal form on 2 threads, so
-  // flowsense's GD gets the same form and threads by request, and the plain
-  // form on 2 threads.
+  // flowsense's GD gets the same form by request, on 1 thread and on 2
+  // (which loses to 1 when the other core is busy), and the plain form on
+  // 2 threads.
   if (data.op->measurements() < 1000) {
     Config c = v.front();
-    c.name = "gd+normal+2threads";
+    c.name = "gd+normal";
     c.form = OperatorForm::normal;
+    v.push_back(c);
+    c.name = "gd+normal+2threads";
     c.threads = 2;
     v.push_back(c);
     // The plain form on 2 threads (core/block_gemv.hpp: each thread streams
