@@ -10,7 +10,9 @@
 // SIMD registers (the core's own limit: with AVX-512 Eigen's DGEMM reaches
 // only part of it, and the batched kernels more than Eigen's DGEMM, so a
 // roofline on DGEMM alone would not bound them). All on one thread, median
-// of the repeats (the FMA loop: best of many short runs). --sizes restricts the table to the given (d, m) pairs.
+// of the repeats (the FMA loop: best of many short runs); the T-thread rows
+// are held to the same read on T threads (each its own share of the
+// buffer) and T times the peak. --sizes restricts the table to the given (d, m) pairs.
 //
 // Kernels, per right-hand side U' = -2c A*(A(UU^T) - b) U with U d x d
 // (flow/factor_flow.hpp, flow/batch_flow.hpp):
@@ -46,6 +48,7 @@
 #include <vector>
 
 #include "flowsense/core/packed.hpp"
+#include "flowsense/core/worker_pool.hpp"
 #include "flowsense/flow/batch_flow.hpp"
 #include "flowsense/flow/factor_flow.hpp"
 #include "flowsense/loss/operator_form.hpp"
@@ -99,6 +102,23 @@ double read_bandwidth(std::size_t bytes, int reps) {
   const Index n = static_cast<Index>(bytes / sizeof(double));
   Vector a = Vector::Random(n);
   const double sec = median_seconds([&] { sink = sink + a.sum(); }, reps, 0.05);
+  return static_cast<double>(n) * sizeof(double) / sec;
+}
+
+/// The same on a pool's T threads, each summing a fixed 1/T of the buffer (as
+/// the kernels split their operands): the cores' caches together, the
+/// bandwidth that bounds the T-thread rows (one core's would let them pass
+/// 100% of "their" roofline).
+double read_bandwidth(std::size_t bytes, int reps, WorkerPool& pool) {
+  const Index n = static_cast<Index>(bytes / sizeof(double)), T = pool.threads();
+  Vector a = Vector::Random(n);
+  std::vector<double> part(static_cast<std::size_t>(T));
+  const double sec = median_seconds(
+      [&] {
+        pool.try_run(T, [&](Index k) { part[std::size_t(k)] = a.segment(n * k / T, n * (k + 1) / T - n * k / T).sum(); });
+        sink = sink + part[0];
+      },
+      reps, 0.05);
   return static_cast<double>(n) * sizeof(double) / sec;
 }
 
@@ -211,11 +231,12 @@ int main(int argc, char** argv) {
       const KernelCost model = kernel_cost(d, m, d);
       Matrix out;
 
-      auto row = [&](const char* form, double sec, const Roof& roof, double plain_sec) {
-        const double bound = roof_seconds(roof, peak);
+      // T-thread rows: the T-thread bandwidth (in roof) and T cores' peak.
+      auto row = [&](const char* form, double sec, const Roof& roof, double plain_sec, int T = 1) {
+        const double bound = roof_seconds(roof, T * peak);
         std::printf("%4ld %5ld %6ld | %-7s %8.1f us %9.1f %7.1f us %8.1f us %7.0f%% %7.0f%% | %s\n", long(d),
                     long(m), long(D), form, sec * 1e6, roof.bandwidth / 1e9, roof.bytes / roof.bandwidth * 1e6,
-                    roof.flops / peak * 1e6, 100 * bound / sec, 100 * roof_seconds(roof, dgemm) / sec,
+                    roof.flops / (T * peak) * 1e6, 100 * bound / sec, 100 * roof_seconds(roof, T * dgemm) / sec,
                     plain_sec > 0 ? (std::to_string(plain_sec / sec).substr(0, 5) + "x").c_str() : "1x");
         std::fflush(stdout);
       };
@@ -224,9 +245,12 @@ int main(int argc, char** argv) {
       plain_opt.form = OperatorForm::plain;
       const FactorFlow plain(SensingLoss(pb, 0.25, plain_opt));
       const double bw_m = read_bandwidth(std::size_t(8) * m * D, reps);
-      // Two factors in turn: the loss keeps the last residual per thread
-      // (src/sensing_loss.cpp), and the same U every call would time that
-      // memo instead of the operator.
+      std::unique_ptr<WorkerPool> pool;
+      if (threads > 1) pool = std::make_unique<WorkerPool>(threads);
+      const double bw_m_T = pool ? read_bandwidth(std::size_t(8) * m * D, reps, *pool) : bw_m;
+      // Two factors in turn: the loss keeps the last residual (plain form)
+      // and the last Q x (normal form) per thread (src/sensing_loss.cpp), and
+      // the same U every call would time those memos instead of the operator.
       Matrix U2 = U;
       U2(0, 0) += 1e-3;
       bool flip = false;
@@ -240,14 +264,14 @@ int main(int argc, char** argv) {
         const double t_thr = median_seconds([&] { threaded(alternate(), out, 0.0); }, reps);
         char name[16];
         std::snprintf(name, sizeof name, "plain%dT", threads);
-        row(name, t_thr, {16.0 * m * D, 4.0 * m * D + d3, bw_m}, t_plain);
+        row(name, t_thr, {16.0 * m * D, 4.0 * m * D + d3, bw_m_T}, t_plain, threads);
       }
 
       const bool normal_ok = model.normal_cheaper;
       OperatorFormOptions normal_opt;
       normal_opt.form = OperatorForm::normal;
       std::unique_ptr<FactorFlow> normal;
-      double t_normal = 0, bw_half = 0;
+      double t_normal = 0, bw_half = 0, bw_half_T = 0;
       if (normal_ok) {
         const auto t0 = Clock::now();
         normal = std::make_unique<FactorFlow>(SensingLoss(pb, 0.25, normal_opt));
@@ -256,17 +280,18 @@ int main(int argc, char** argv) {
         // The single and the batched product read one triangle of Q.
         const double half_q = 4.0 * D * (D + 1);
         bw_half = read_bandwidth(static_cast<std::size_t>(half_q), reps);
-        t_normal = median_seconds([&] { (*normal)(U, out, 0.0); }, reps);
+        bw_half_T = pool ? read_bandwidth(static_cast<std::size_t>(half_q), reps, *pool) : bw_half;
+        t_normal = median_seconds([&] { (*normal)(alternate(), out, 0.0); }, reps);
         row("normal", t_normal, {half_q, 2.0 * D * D + d3, bw_half}, t_plain);
         std::printf("%18s   (building Q: %.0f ms = %.0f plain RHS; syrk at %.1f GFLOP/s)\n", "", build * 1e3,
                     build / t_plain, double(m) * D * (D + 1) / build / 1e9);
         if (threads > 1) {
           normal_opt.threads = threads;
           const FactorFlow threaded(SensingLoss(pb, 0.25, normal_opt));
-          const double t_thr = median_seconds([&] { threaded(U, out, 0.0); }, reps);
+          const double t_thr = median_seconds([&] { threaded(alternate(), out, 0.0); }, reps);
           char name[16];
           std::snprintf(name, sizeof name, "normal%dT", threads);
-          row(name, t_thr, {half_q, 2.0 * D * D + d3, bw_half}, t_plain);
+          row(name, t_thr, {half_q, 2.0 * D * D + d3, bw_half_T}, t_plain, threads);
         }
       } else {
         std::printf("%18s   normal: skipped, the cost model keeps plain (D = %ld > 2m; Q = %.0f MB)\n", "", long(D),
@@ -292,7 +317,9 @@ int main(int argc, char** argv) {
         const double t_thr = median_seconds([&] { batch_thr(stacked, out, 0.0); }, reps) / K;
         char name[16];
         std::snprintf(name, sizeof name, "batch8%c%dT", normal_ok ? 'N' : 'P', threads);
-        row(name, t_thr, batch_roof, t_plain);
+        Roof roof_T = batch_roof;
+        roof_T.bandwidth = normal_ok ? bw_half_T : bw_m_T;
+        row(name, t_thr, roof_T, t_plain, threads);
       }
     }
   }
