@@ -479,7 +479,8 @@ TEST_CASE("on stiff slow tails the stiff steppers need 10x fewer evaluations tha
   // Jacobian-vector products (each about one pass over the operator); the
   // counts are deterministic. rtol = 1e-6. Measured evaluations: dopri5
   // 464,797; rkc 16,400 (28x fewer); rosenbrock dense 10,481 (44x), GMRES
-  // 20,967 (22x); auto 3,244 (143x): 10x holds with a margin of 2 or more.
+  // 20,967 (22x); auto 605 (768x; 3,244 when its stiff method was
+  // rosenbrock): 10x holds with a margin of 2 or more.
   // Errors against the closed form: dopri5 6.6e-10, the others 1.1e-11 to
   // 1.6e-10, so "equal accuracy" is checked as "within 2x of dopri5's
   // error, or below 1e-9 (1000x below rtol)".
@@ -519,10 +520,11 @@ TEST_CASE("auto runs the fast transient of Example 1.1 with dopri5 and its stiff
   // first ~0.5 time units are a fast transient (dopri5 is accuracy-bound);
   // then the flow has converged and lambda_max(H) ~ 330 holds dopri5 at
   // ~100 steps per unit time. Measured: dopri5 77,101 evaluations with
-  // relative error 6.1e-10 at T; auto 1,937 with error 7.4e-14 (it switches
-  // to rosenbrock for good at t ~ 1.5 and takes ~10 steps from there, where
-  // dopri5 accumulates the errors of ~10^4). Errors against dopri5 at rtol
-  // 1e-12; both must be below rtol, auto's below dopri5's.
+  // relative error 6.1e-10 at T; auto 777 (docs/steppers.md; 1,937 when its
+  // stiff method was rosenbrock): it switches to bdf and takes few steps
+  // from there, where dopri5 accumulates the errors of ~10^4. Errors
+  // against dopri5 at rtol 1e-12; both must be below rtol, auto's below
+  // dopri5's.
   const SensingLoss loss = example_1_1_loss();
   FactorFlow flow(loss);
   const Matrix L0 = reduce(random_factor(30, 30, 2, 1.0, 3));
