@@ -25,8 +25,12 @@ public:
   Index dim() const override { return d_; }
   Index measurements() const override { return rows_.rows(); }
 
-  void apply(const Matrix& X, Vector& y) const override;
-  void adjoint(const Vector& y, Matrix& S) const override;
+  /// final: the loss calls the pool overloads below directly (its plain
+  /// form, also on threads), so an override in a derived class would be
+  /// bypassed there; an operator with other products derives from
+  /// SensingOperator instead.
+  void apply(const Matrix& X, Vector& y) const final;
+  void adjoint(const Vector& y, Matrix& S) const final;
   using SensingOperator::adjoint;  // keep the allocating adjoint(y)
   /// apply() and adjoint() with the two products on a worker pool (the
   /// loss' plain form with `threads` > 1): M is cut into fixed column blocks
