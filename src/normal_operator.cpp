@@ -26,6 +26,7 @@ NormalOperator::NormalOperator(const PackedOperator& op, const Vector& b) : d_(o
   c_.noalias() = M.transpose() * b;
   b_norm2_ = b.squaredNorm();
   q_frobenius_ = q_.norm();
+  c_norm_ = c_.norm();
 }
 
 NormalOperator::~NormalOperator() = default;
@@ -78,9 +79,9 @@ void NormalOperator::normal_apply(const Matrix& W, Matrix& S) const {
 }
 
 double NormalOperator::training_error(const Vector& x) const {
-  Vector qx;
-  apply(x, qx);
-  return x.dot(qx) - 2.0 * c_.dot(x) + b_norm2_;
+  Vector g;
+  residual_adjoint(x, g);
+  return training_error_estimate(x, g).value;
 }
 
 NormalOperator::TrainingErrorEstimate NormalOperator::training_error_estimate(const Vector& x,
@@ -94,7 +95,7 @@ NormalOperator::TrainingErrorEstimate NormalOperator::training_error_estimate(co
   const double xn = x.norm();
   TrainingErrorEstimate e;
   e.value = x.dot(g) - c_.dot(x) + b_norm2_;
-  e.bound = 2 * gamma * (q_frobenius_ * xn * xn + 2 * xn * g.norm() + c_.norm() * xn + b_norm2_);
+  e.bound = 2 * gamma * (q_frobenius_ * xn * xn + 2 * xn * g.norm() + c_norm_ * xn + b_norm2_);
   return e;
 }
 

@@ -88,10 +88,6 @@ SymmetricPanels::SymmetricPanels(const Matrix& Q) : size_(Q.rows()) {
   diagonal_ = Q.diagonal();
 }
 
-std::size_t SymmetricPanels::bytes() const {
-  return sizeof(double) * static_cast<std::size_t>(panel_offset(groups_, groups_) + size_);
-}
-
 void SymmetricPanels::product(const Vector& x, Vector& y, WorkerPool* pool) const {
   const Index D = size_, G = groups_, Dp = R * G;
   if (x.size() != D)

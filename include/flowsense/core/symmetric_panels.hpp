@@ -41,7 +41,6 @@ public:
   explicit SymmetricPanels(const Matrix& Q);
 
   Index size() const { return size_; }  ///< D
-  std::size_t bytes() const;             ///< memory held: panels and diagonal
 
   /// y = Q x. `pool` may be null (the calling thread alone) or busy (then
   /// too). Throws std::invalid_argument if x has the wrong length. y must not

@@ -117,7 +117,7 @@ private:
   SymmetricPanels panels_;  // Q's triangle for apply()
   Vector c_;
   double b_norm2_;
-  double q_frobenius_;  // ||Q||_F, for training_error_estimate's bound
+  double q_frobenius_, c_norm_;  // ||Q||_F and ||c||, for training_error_estimate's bound
   int threads_ = 1;
   std::shared_ptr<WorkerPool> pool_;  // null for one thread
 };
