@@ -4,24 +4,26 @@
 #include <stdexcept>
 #include <string>
 
+#include "flowsense/core/gram_matrix.hpp"
 #include "flowsense/core/packed.hpp"
 #include "flowsense/core/symmetric_product.hpp"
 #include "flowsense/core/worker_pool.hpp"
 
 namespace flowsense {
 
-NormalOperator::NormalOperator(const PackedOperator& op, const Vector& b) : d_(op.dim()) {
+NormalOperator::NormalOperator(const PackedOperator& op, const Vector& b, std::shared_ptr<WorkerPool> pool)
+    : d_(op.dim()) {
   const Matrix& M = op.packed_rows();
   if (b.size() != M.rows())
     throw std::invalid_argument("NormalOperator: expected b of length m = " + std::to_string(M.rows()) +
                                 ", got " + std::to_string(b.size()));
   const Index D = M.cols();
-  // A symmetric rank-m update computes one triangle (half the flops of M^T M);
-  // apply() and apply_rows() read only that one, and the other is mirrored
-  // for gram().
-  q_.setZero(D, D);
-  q_.selfadjointView<Eigen::Lower>().rankUpdate(M.transpose());
-  q_.triangularView<Eigen::StrictlyUpper>() = q_.transpose();
+  // The lower triangle in fixed column blocks, on the pool's threads
+  // (core/gram_matrix.hpp: about half the flops of M^T M, the same bits for
+  // any thread count); apply() and apply_rows() read only that triangle,
+  // and the other is mirrored for gram().
+  share_pool(std::move(pool));
+  gram_matrix(M, q_, pool_.get());
   panels_ = SymmetricPanels(q_);
   c_.noalias() = M.transpose() * b;
   b_norm2_ = b.squaredNorm();

@@ -37,8 +37,7 @@ struct SensingLoss::FormState {
   const NormalOperator* build(const Vector& b) {
     std::lock_guard<std::mutex> lock(mutex);
     if (const NormalOperator* q = ready.load(std::memory_order_acquire)) return q;
-    owned = std::make_unique<NormalOperator>(*packed, b);
-    owned->share_pool(pool);
+    owned = std::make_unique<NormalOperator>(*packed, b, pool);
     ready.store(owned.get(), std::memory_order_release);
     return owned.get();
   }

@@ -12,6 +12,9 @@
 // several tasks with a ragged last one, and Example 1.1's D = 465. The same oracle for the product
 // with several right-hand sides (symmetric_product_rows), over K too.
 //
+// Q = M^T M itself (core/gram_matrix.hpp) against the same long-double sum
+// with gamma_m, exactly symmetric, and bitwise the same on every thread count.
+//
 // Also the loss's per-thread memo of the last residual (src/sensing_loss.cpp),
 // which must return exactly what recomputing returns, and never another
 // loss's residual.
@@ -21,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "flowsense/core/gram_matrix.hpp"
 #include "flowsense/core/gram_product.hpp"
 #include "flowsense/core/random.hpp"
 #include "flowsense/core/symmetric_panels.hpp"
@@ -94,11 +98,53 @@ TEST_CASE("symmetric product: bitwise the same result for every thread count", "
         REQUIRE((y - y1).norm() == 0.0);
       }
     }
+    // Without a pool every other call runs the tasks backwards (to find the
+    // panels still in cache): the same bits in both directions.
+    for (int call = 0; call < 3; ++call) {
+      Vector y;
+      panels.product(x, y);
+      REQUIRE((y - y1).norm() == 0.0);
+    }
   }
   const Matrix Q = random_symmetric(4, 1);
   Vector y;
   CHECK_THROWS_WITH(SymmetricPanels(Q).product(Vector::Zero(5), y), Catch::Contains("x of length 4, got 5"));
   CHECK_THROWS_WITH(SymmetricPanels(Matrix::Zero(3, 4)), Catch::Contains("square"));
+}
+
+TEST_CASE("gram matrix: Q = M^T M within Higham's bound, symmetric, bitwise the same for every thread count",
+          "[kernels][oracle][threads]") {
+  // Shapes: one row or one column, D odd and even (the split at D / 2),
+  // Example 1.1's m = 240 with D across a panel boundary, and m > D.
+  for (const auto& [m, D] : std::vector<std::pair<Index, Index>>{{1, 1}, {5, 1}, {1, 7}, {7, 2}, {240, 65}, {241, 130}, {300, 129}}) {
+    INFO("m = " << m << ", D = " << D);
+    const Matrix M = Rng(40 + static_cast<std::uint64_t>(m + D)).normal_matrix(m, D);
+    Matrix Q;
+    gram_matrix(M, Q);
+    REQUIRE(Q.rows() == D);
+    REQUIRE(Q.cols() == D);
+    CHECK((Q - Q.transpose()).norm() == 0.0);
+    Index bad = 0;
+    for (Index i = 0; i < D; ++i)
+      for (Index j = 0; j <= i; ++j) {
+        long double exact = 0.0L, bound = 0.0L;
+        for (Index k = 0; k < m; ++k) {
+          exact += static_cast<long double>(M(k, i)) * M(k, j);
+          bound += std::abs(static_cast<long double>(M(k, i)) * M(k, j));
+        }
+        if (!(std::abs(Q(i, j) - exact) <= gamma_n(static_cast<double>(m)) * bound)) ++bad;
+      }
+    CHECK(bad == 0);
+    for (const int threads : {2, 3}) {
+      INFO("threads = " << threads);
+      WorkerPool pool(threads);
+      for (int call = 0; call < 3; ++call) {
+        Matrix Qt;
+        gram_matrix(M, Qt, &pool);
+        REQUIRE((Qt - Q).norm() == 0.0);
+      }
+    }
+  }
 }
 
 TEST_CASE("symmetric product, several right-hand sides: Y = Q X within Higham's bound, from the lower triangle",

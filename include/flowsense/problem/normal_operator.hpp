@@ -12,9 +12,9 @@
 //
 // One right-hand side of the factor flow then streams D^2 doubles once
 // instead of m D doubles twice: at d = 50, m = 5000 (paper 003) Q is 13 MB
-// against 51 MB read twice. Building Q costs m D (D + 1) flops once (a
-// symmetric rank-m update, Eigen's syrk), which loss/operator_form.hpp
-// weighs against the savings.
+// against 51 MB read twice. Building Q costs m D (D + 1) flops once (the
+// lower triangle in fixed column blocks, core/gram_matrix.hpp, on the
+// loss' threads), which loss/operator_form.hpp weighs against the savings.
 //
 // Accuracy. The gradient Q x - c equals M^T(M x - b) up to rounding of the
 // same absolute size, eps ||M||^2 ||x||, so gradients and trajectories agree
@@ -52,9 +52,11 @@ class WorkerPool;
 
 class NormalOperator {
 public:
-  /// Builds Q = M^T M, c = M^T b and ||b||^2 for op's packed matrix M.
+  /// Builds Q = M^T M, c = M^T b and ||b||^2 for op's packed matrix M,
+  /// Q on `pool`'s threads if one is given (core/gram_matrix.hpp; the same
+  /// bits without), which the products then share (as share_pool()).
   /// Throws std::invalid_argument if b.size() != op.measurements().
-  NormalOperator(const PackedOperator& op, const Vector& b);
+  NormalOperator(const PackedOperator& op, const Vector& b, std::shared_ptr<WorkerPool> pool = nullptr);
   ~NormalOperator();
   NormalOperator(const NormalOperator&) = delete;
   NormalOperator& operator=(const NormalOperator&) = delete;
