@@ -63,7 +63,13 @@ struct WorkerPool::Shared {
   }
 
   void worker_loop() {
-    std::uint64_t seen = ticket.load() >> 32;
+    // Generation 0 is the pool's state at construction, before any run. Not
+    // the ticket's generation when this thread gets to run: a run published
+    // before then (the first try_run right after the constructor) would
+    // count as seen, and the caller would do all of its tasks alone (the
+    // normal operator's build of Q, the first run of a loss's pool, ran on
+    // one thread that way).
+    std::uint64_t seen = 0;
     auto idle_since = std::chrono::steady_clock::now();
     for (unsigned spins = 0;; ++spins) {
       if (stop.load(std::memory_order_relaxed)) return;

@@ -21,6 +21,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -289,6 +290,31 @@ TEST_CASE("gram product: bitwise the same result for every thread count", "[kern
       gram_product_rows(M, &b, Xt, G, &pool);
       REQUIRE((G - G1).norm() == 0.0);
     }
+  }
+}
+
+TEST_CASE("worker pool: the first run right after construction is shared with the workers", "[kernels][threads]") {
+  // Task 0 (claimed first, by the caller) waits until task 1 has started
+  // elsewhere. A worker that took the first run for one it had already seen
+  // (it read the run's generation when it started, after the run was
+  // published) left the caller alone with both tasks: then task 1 never
+  // starts while task 0 waits, and the wait ends at the deadline. 5 s is far
+  // beyond the time a busy machine takes to schedule a thread.
+  for (int round = 0; round < 20; ++round) {
+    WorkerPool pool(2);
+    std::atomic<bool> second_started{false};
+    bool overlapped = false;
+    REQUIRE(pool.try_run(2, [&](Index k) {
+      if (k == 1) {
+        second_started.store(true);
+        return;
+      }
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (!second_started.load() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+      overlapped = second_started.load();
+    }));
+    INFO("round " << round);
+    REQUIRE(overlapped);
   }
 }
 
