@@ -146,6 +146,22 @@ TEST_CASE("gram matrix: Q = M^T M within Higham's bound, symmetric, bitwise the 
       }
     }
   }
+  // Above gram_matrix_threaded_flops the tasks do run on the pool (the
+  // shapes above stay on the caller): the same bits, and Eigen's M^T M
+  // within the norm-wise bound gamma_m ||M||_F^2.
+  const Index m = 1300, D = 400;
+  REQUIRE(static_cast<double>(m) * D * (D + 1) >= gram_matrix_threaded_flops);
+  const Matrix M = Rng(77).normal_matrix(m, D);
+  Matrix Q1;
+  gram_matrix(M, Q1);
+  CHECK((Q1 - M.transpose() * M).norm() <= gamma_n(static_cast<double>(m)) * M.squaredNorm());
+  for (const int threads : {2, 3}) {
+    INFO("threads = " << threads);
+    WorkerPool pool(threads);
+    Matrix Qt;
+    gram_matrix(M, Qt, &pool);
+    REQUIRE((Qt - Q1).norm() == 0.0);
+  }
 }
 
 TEST_CASE("symmetric product, several right-hand sides: Y = Q X within Higham's bound, from the lower triangle",

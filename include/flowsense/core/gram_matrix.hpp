@@ -26,6 +26,10 @@ namespace flowsense {
 
 class WorkerPool;
 
+/// Below this many flops (m D (D + 1)) the build runs on the caller even
+/// with a pool (the same bits either way).
+inline constexpr double gram_matrix_threaded_flops = 2e8;
+
 /// Q = M^T M (D x D, both triangles). `pool` may be null (the calling
 /// thread alone) or busy (then too); threads beyond two do not help.
 void gram_matrix(const Matrix& M, Matrix& Q, WorkerPool* pool = nullptr);
