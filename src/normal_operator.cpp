@@ -18,10 +18,9 @@ NormalOperator::NormalOperator(const PackedOperator& op, const Vector& b, std::s
     throw std::invalid_argument("NormalOperator: expected b of length m = " + std::to_string(M.rows()) +
                                 ", got " + std::to_string(b.size()));
   const Index D = M.cols();
-  // The lower triangle in fixed column blocks, on the pool's threads
-  // (core/gram_matrix.hpp: about half the flops of M^T M, the same bits for
-  // any thread count); apply() and apply_rows() read only that triangle,
-  // and the other is mirrored for gram().
+  // Q in three fixed tasks, on the pool's threads (core/gram_matrix.hpp:
+  // about half the flops of a full M^T M, the same bits for any thread
+  // count); apply() and apply_rows() read only its lower triangle.
   share_pool(std::move(pool));
   gram_matrix(M, q_, pool_.get());
   panels_ = SymmetricPanels(q_);

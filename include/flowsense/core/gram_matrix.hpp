@@ -15,7 +15,7 @@
 // flops evenly; one thread runs the three in order. Why not more, smaller
 // blocks: Eigen's GEMM packs its larger operand anew for every block, and
 // with blocks of 64 or 128 columns at paper 003's size that packing made
-// one thread 5-30% slower than the single syrk (and two threads barely
+// one thread 3-30% slower than the single syrk (and two threads barely
 // faster than these three tasks), measured. Each task is the same Eigen
 // call whatever the thread count, so Q is bitwise the same for 1, 2, ...
 // threads (not the same bits as one syrk over all of M). The strictly
