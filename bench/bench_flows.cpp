@@ -6,9 +6,15 @@
 //       writes every problem's data DIR/<problem>/{A,b,U0}.npy and meta.json,
 //       then its tight reference Xref.npy (+ reference.json);
 //   bench_flows run --problem DIR/<problem> --config NAME --repeats N
-//                   --final U.npy --result result.json [--preconditioner none|woodbury|auto]
+//                   --final U.npy --result result.json [--rtol R --atol A]
+//                   [--preconditioner none|woodbury|auto] [--time flow|log|auto]
 //       integrates the problem with one flowsense configuration N times
-//       (--preconditioner: StiffOptions::preconditioner, default the library's);
+//       (--rtol, --atol: default 1e-8, 1e-12; --preconditioner:
+//       StiffOptions::preconditioner, default the library's; --time:
+//       IntegrateOptions::time instead of the configuration's, e.g. config
+//       auto with --time flow, which the configurations do not list because
+//       auto picks log time on problem 3: docs/steppers.md, "auto chooses
+//       the time variable");
 //   bench_flows configs --problem DIR/<problem>
 //       prints the configurations worth running on that problem;
 //   bench_flows sweep --out DIR --threads N [--quick]
@@ -350,7 +356,7 @@ std::vector<Config> configs_for(const Data& data) {
 
 int cmd_run(const std::string& dir, const std::string& config_name, int repeats, const std::string& final_path,
             const std::string& result_path, double rtol, double atol, double budget_seconds,
-            const std::string& preconditioner) {
+            const std::string& preconditioner, const std::string& time) {
   const Data data = load(dir);
   const auto configs = configs_for(data);
   auto it = std::find_if(configs.begin(), configs.end(), [&](const Config& c) { return c.name == config_name; });
@@ -368,6 +374,11 @@ int cmd_run(const std::string& dir, const std::string& config_name, int repeats,
   o.atol = atol;
   o.step = data.meta.at("first_step").get<double>();
   if (cfg.log_time) o.time = TimeVariable::log;
+  if (!time.empty()) {
+    if (time != "flow" && time != "log" && time != "auto")
+      throw std::invalid_argument("--time: expected flow, log or auto, got '" + time + "'");
+    o.time = time == "flow" ? TimeVariable::flow : time == "log" ? TimeVariable::log : TimeVariable::automatic;
+  }
   if (!preconditioner.empty()) {
     const auto p = preconditioner_from_string(preconditioner);
     if (!p) throw std::invalid_argument("--preconditioner: expected none, woodbury or auto, got '" + preconditioner + "'");
@@ -425,7 +436,7 @@ int cmd_run(const std::string& dir, const std::string& config_name, int repeats,
                              : s.termination == Termination::budget_exhausted ? "timeout"
                                                                              : to_string(s.termination);
   write_json(result_path, {{"tool", "flowsense"},
-                           {"method", cfg.name},
+                           {"method", time.empty() ? cfg.name : cfg.name + " --time " + time},
                            {"detail", s.stepper_used + (s.stepper_choice.empty() ? "" : "; " + s.stepper_choice) +
                                           "; " + form_report},
                            {"status", status},
@@ -444,6 +455,7 @@ int cmd_run(const std::string& dir, const std::string& config_name, int repeats,
                            {"t_end", s.last.t},
                            {"rtol", rtol},
                            {"atol", atol},
+                           {"time", to_string(o.time)},
                            {"version", flowsense::version}});
   return 0;
 }
@@ -550,7 +562,7 @@ int main(int argc, char** argv) {
     if (cmd == "run")
       return cmd_run(need(a, "problem"), need(a, "config"), std::stoi(get(a, "repeats", "1")), need(a, "final"),
                      need(a, "result"), std::stod(get(a, "rtol", "1e-8")), std::stod(get(a, "atol", "1e-12")),
-                     std::stod(get(a, "budget", "0")), get(a, "preconditioner", ""));
+                     std::stod(get(a, "budget", "0")), get(a, "preconditioner", ""), get(a, "time", ""));
     if (cmd == "sweep")
       return cmd_sweep(need(a, "out"), std::stoi(need(a, "threads")), a.count("quick") > 0, need(a, "result"));
     std::fprintf(stderr, "bench_flows: unknown command '%s'\n", cmd.c_str());
