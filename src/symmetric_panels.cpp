@@ -1,11 +1,14 @@
 #include "flowsense/core/symmetric_panels.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "flowsense/core/worker_pool.hpp"
@@ -25,6 +28,27 @@ constexpr std::size_t alignment = 64;   // a cache line, and an AVX-512 vector
 /// Offset (in doubles) of panel g among G panels: panel g' holds G - g'
 /// blocks of R x R.
 Index panel_offset(Index g, Index G) { return R * R * (g * G - g * (g - 1) / 2); }
+
+/// The first task of part k of n (threads): the task boundary nearest to k/n
+/// of Q's blocks (panel g holds G - g of them, so the first tasks are the
+/// largest: at D = 1275 the two parts are tasks 0-5 and 6-19, 6552 and 6328
+/// blocks).
+Index part_start(Index k, Index n, Index tasks, Index G) {
+  const Index target = G * (G + 1) / 2 * k / n;
+  auto blocks_before = [&](Index J) { return panel_offset(std::min(G, J * panels_per_task), G) / (R * R); };
+  Index best = 0;
+  for (Index J = 1; J <= tasks; ++J)
+    if (std::abs(blocks_before(J) - target) < std::abs(blocks_before(best) - target)) best = J;
+  return best;
+}
+
+/// A number for the calling thread, fixed for its life (0, 1, 2, ... in the
+/// order threads first ask).
+Index thread_rank() {
+  static std::atomic<Index> next{0};
+  thread_local const Index rank = next++;
+  return rank;
+}
 
 double* aligned_doubles(Index n) {
   const std::size_t bytes = (static_cast<std::size_t>(n) * sizeof(double) + alignment - 1) / alignment * alignment;
@@ -121,21 +145,46 @@ void SymmetricPanels::product(const Vector& x, Vector& y, WorkerPool* pool) cons
     std::fill(wJ, wJ + (Dp - r0), 0.0);
     for (Index g = g0; g < g1; ++g) panel_product(panels + panel_offset(g, G), g, G, xp, wJ, r0, t);
   };
-  if (!pool || !pool->try_run(tasks, task)) {
-    // On one thread, every other product runs the tasks backwards, so that
-    // it starts on the panels the previous one read last, which are still in
-    // cache: at Example 1.1's size the panels (0.9 MB) fill most of one
-    // core's L2, and a scan in one direction evicts each panel just before
-    // it is read again (7.3 -> 6.1 us a product there, measured). The tasks
-    // write separate partial sums, added in task order below, so the bits
-    // do not depend on the direction.
-    thread_local bool backwards = false;
-    backwards = !backwards;
+  // Every other product runs its tasks backwards, so that it starts on the
+  // panels the previous one read last, which are still in cache: at Example
+  // 1.1's size the panels (0.9 MB) fill most of one core's L2, and a scan in
+  // one direction evicts each panel just before it is read again (7.3 -> 6.1
+  // us a product there, measured). The tasks write separate partial sums,
+  // added in task order below, so the bits do not depend on the direction.
+  // (A copy of the caller's flag: inside the lambda on a worker, the name
+  // would denote the worker's own thread_local, which never flips.)
+  thread_local bool flip = false;
+  flip = !flip;
+  const bool backwards = flip;
+  auto run = [&](Index first, Index last) {
     if (backwards)
-      for (Index J = tasks; J-- > 0;) task(J);
+      for (Index J = last; J-- > first;) task(J);
     else
-      for (Index J = 0; J < tasks; ++J) task(J);
-  }
+      for (Index J = first; J < last; ++J) task(J);
+  };
+  // On T threads the tasks are cut into T parts of consecutive tasks with
+  // about equal numbers of blocks, and each thread runs one part, the same
+  // on every call: part 0 the calling thread, part k > 0 a worker chosen by
+  // its rank, whichever of the pool's tasks it claims (the pool hands them
+  // to whichever thread asks first). So a core reads the same part of Q on
+  // every call, and going back and forth over it finds the end of its last
+  // pass in its own L2. When the 20 tasks of paper 003's size (D = 1275)
+  // went one by one to whichever core was free, the product took 44-46 us
+  // on two threads; the fixed parts take 38-39 us (microbenchmark on random
+  // Q, medians of 9 alternating runs). A worker that has not started only
+  // leaves its part to the others (the claims below).
+  const Index parts = pool ? std::min<Index>({pool->threads(), tasks, 64}) : 1;
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<std::uint64_t> claimed{0};  // bit k: part k taken
+  auto part = [&](Index) {
+    const Index first = std::this_thread::get_id() == caller ? 0 : 1 + thread_rank() % (parts - 1);
+    for (Index i = 0; i < parts; ++i) {
+      const Index k = (first + i) % parts;
+      if (!(claimed.fetch_or(std::uint64_t(1) << k) >> k & 1))
+        return run(part_start(k, parts, tasks, G), part_start(k + 1, parts, tasks, G));
+    }
+  };
+  if (parts < 2 || !pool->try_run(parts, part)) run(0, tasks);
   // y = (t + diag x) + w_0 + w_1 + ..., in task order (repeatable for any thread count).
   y = Eigen::Map<const Vector>(t, D) + diagonal_.cwiseProduct(x);
   for (Index J = 0; J < tasks; ++J) {

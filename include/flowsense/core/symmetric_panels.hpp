@@ -21,9 +21,12 @@
 // Repeatable for any thread count. The panels are cut into fixed tasks of
 // eight panels (64 columns, independent of the thread count); task J writes
 // its columns' dot products into t and its AXPY contributions into a private
-// buffer w_J, and y = (t + diag x) + w_0 + w_1 + ..., summed in this order.
-// Each task runs on a WorkerPool (core/worker_pool.hpp), so the result has
-// the same bits whether one thread or several ran them. It differs from
+// buffer w_J, and y = (t + diag x) + w_0 + w_1 + ..., summed in this order,
+// so the result has the same bits whether one thread or several ran the
+// tasks. On a WorkerPool (core/worker_pool.hpp) of T threads each thread
+// runs a fixed part of consecutive tasks (about 1/T of the blocks), the
+// same on every call, so that its part of Q stays in its own cache (on two
+// threads at D = 1275: 44-46 -> 38-39 us a product). It differs from
 // Eigen's Q * x in the last bits (another summation order).
 #include <memory>
 
