@@ -27,7 +27,7 @@ OperatorForm parse_operator_form(const std::string& name) {
 }
 
 KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine, double expected_evaluations,
-                       double required_speedup) {
+                       double required_speedup, bool fused_plain) {
   const double D = static_cast<double>(packed_size(d));
   const double dm = static_cast<double>(m), dd = static_cast<double>(d), dp = static_cast<double>(p);
   auto seconds = [&](double bytes, double flops) {
@@ -36,9 +36,10 @@ KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine, d
   // Shared by both forms: X = U U^T and S U (2 d^2 p flops each, in cache).
   const double shared = seconds(0, 4 * dd * dd * dp);
   KernelCost c;
-  c.plain_seconds = seconds(16 * dm * D, 4 * dm * D) + shared;
+  c.plain_seconds = seconds((fused_plain ? 8 : 16) * dm * D, 4 * dm * D) + shared;
   c.normal_seconds = seconds(8 * D * D, 2 * D * D) + shared;
   c.build_seconds = seconds(8 * dm * D, dm * D * (D + 1));
+  c.fused_plain = fused_plain;
   c.expected_evaluations = expected_evaluations;
   c.required_speedup = required_speedup;
   c.normal_cheaper = c.normal_seconds < c.plain_seconds;
@@ -50,7 +51,8 @@ KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine, d
 std::string KernelCost::describe() const {
   std::ostringstream s;
   s.precision(3);
-  s << "model per gradient: plain " << plain_seconds * 1e6 << " us, normal " << normal_seconds * 1e6
+  s << "model per gradient: plain " << plain_seconds * 1e6 << (fused_plain ? " us (one pass over M)" : " us")
+    << ", normal " << normal_seconds * 1e6
     << " us; building Q " << build_seconds * 1e3 << " ms";
   s << "; over " << expected_evaluations << " evaluations the normal form "
     << (normal_pays ? "pays" : (normal_cheaper ? "is not " : "is slower"));

@@ -6,12 +6,64 @@
 #include <stdexcept>
 #include <string>
 
+#include "flowsense/core/fused_residual.hpp"
 #include "flowsense/core/packed.hpp"
 #include "flowsense/core/worker_pool.hpp"
 #include "flowsense/problem/normal_operator.hpp"
 #include "flowsense/problem/packed_operator.hpp"
 
 namespace flowsense {
+
+namespace {
+
+// The last residual computed on this thread, keyed by the loss and the exact
+// factor. A GD loop with a training-error stop rule evaluates r(U) twice per
+// step at the same U (the rule after the step, the gradient before the
+// next), and NumPy loops compute it once; on the plain path r is half of a
+// gradient's cost. A hit needs U equal bit for bit, so it returns exactly what
+// recomputing would. Where the plain form is fused (core/fused_residual.hpp)
+// the same pass over M also gives A*(r), kept here for the gradient: a GD
+// step with a stop rule then reads M once.
+struct ResidualMemo {
+  std::uint64_t loss = 0;
+  Matrix U;
+  Vector r;
+  bool has_adjoint = false;
+  Vector g;  // vech(A*(r)), if has_adjoint
+};
+thread_local ResidualMemo residual_memo;
+
+bool same_factor(const Matrix& a, const Matrix& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() &&
+         std::memcmp(a.data(), b.data(), sizeof(double) * static_cast<std::size_t>(a.size())) == 0;
+}
+
+// The same for the normal form: x = vech(U U^T) and g = Q x - c at the last
+// factor, on this thread. A GD loop with a training-error stop rule in the
+// normal form then computes one product with Q per step: the rule's
+// (training_error_below) after the step, reused by the gradient before the
+// next.
+struct NormalMemo {
+  std::uint64_t loss = 0;
+  Matrix U;
+  Vector x, g;
+};
+thread_local NormalMemo normal_memo;
+
+const NormalMemo& normal_residual_adjoint(std::uint64_t loss, const NormalOperator& q, const Matrix& U) {
+  NormalMemo& memo = normal_memo;
+  if (memo.loss == loss && same_factor(memo.U, U)) return memo;
+  thread_local Matrix X;
+  X.noalias() = U * U.transpose();
+  memo.loss = 0;  // invalid until complete
+  pack_symmetric(X, memo.x);
+  q.residual_adjoint(memo.x, memo.g);
+  memo.U = U;
+  memo.loss = loss;
+  return memo;
+}
+
+}  // namespace
 
 // The normal form's state, shared by copies of a loss. `ready` is published
 // once, after Q is complete; the hot path reads it with one atomic load.
@@ -28,6 +80,11 @@ struct SensingLoss::FormState {
   bool use_normal = false;
   std::atomic<const NormalOperator*> ready{nullptr};
   std::unique_ptr<NormalOperator> owned;
+  // The plain form's measurement-major copy of M (core/fused_residual.hpp):
+  // decided at construction like Q, made at the first plain evaluation.
+  bool use_fused = false;
+  std::atomic<const FusedResidual*> fused_ready{nullptr};
+  std::unique_ptr<FusedResidual> fused_owned;
   std::mutex mutex;
   // The workers of `threads` > 1 for a packed operator: the plain form's
   // products (core/block_gemv.hpp) and the normal form's share them, so a
@@ -40,6 +97,62 @@ struct SensingLoss::FormState {
     owned = std::make_unique<NormalOperator>(*packed, b, pool);
     ready.store(owned.get(), std::memory_order_release);
     return owned.get();
+  }
+
+  const FusedResidual* fused() {
+    if (!use_fused) return nullptr;
+    if (const FusedResidual* f = fused_ready.load(std::memory_order_acquire)) return f;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (const FusedResidual* f = fused_ready.load(std::memory_order_acquire)) return f;
+    fused_owned = std::make_unique<FusedResidual>(packed->packed_rows());
+    fused_ready.store(fused_owned.get(), std::memory_order_release);
+    return fused_owned.get();
+  }
+
+  /// r(U) = A(U U^T) - b in the plain form, on this thread's memo, with
+  /// A*(r) where the fused form gives it in the same pass.
+  const ResidualMemo& residual(const SensingOperator& op, const Vector& b, const Matrix& U) {
+    ResidualMemo& memo = residual_memo;
+    if (memo.loss == id && same_factor(memo.U, U)) return memo;
+    memo.loss = 0;  // invalid until complete
+    memo.has_adjoint = false;
+    if (packed) {
+      // As SensingOperator::apply_gram (packed operators do not override
+      // it), with the products on the pool and no allocation.
+      thread_local Matrix X;
+      X.noalias() = U * U.transpose();
+      if (const FusedResidual* f = fused()) {
+        thread_local Vector x;
+        pack_symmetric(X, x);
+        f->compute(x, &b, memo.r, memo.g, pool.get());
+        memo.has_adjoint = true;
+      } else {
+        packed->apply(X, memo.r, pool.get());
+        memo.r -= b;
+      }
+    } else {
+      op.apply_gram(U, memo.r);
+      memo.r -= b;
+    }
+    memo.U = U;
+    memo.loss = id;
+    return memo;
+  }
+
+  /// S = A*(A(X) - b) for a symmetric X, or A*(A(X)) if b is null: one
+  /// pass where fused, else A(X) and A*(.) as below.
+  void residual_adjoint(const SensingOperator& op, const Matrix& X, const Vector* b, Matrix& S) {
+    if (const FusedResidual* f = fused()) {
+      thread_local Vector x, r, g;
+      pack_symmetric(X, x);
+      f->compute(x, b, r, g, pool.get());
+      unpack_symmetric(g, op.dim(), S);
+      return;
+    }
+    Vector r;
+    apply(op, X, r);
+    if (b) r -= *b;
+    adjoint(op, r, S);
   }
 
   // A(X) and A*(y): a packed operator's products on the pool (the same bits
@@ -83,6 +196,9 @@ SensingLoss::SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, do
   if (!(form.expected_evaluations > 0))
     throw std::invalid_argument("SensingLoss: expected operator form expected_evaluations > 0, got " +
                                 std::to_string(form.expected_evaluations));
+  if (!(form.fused_memory_limit >= 0))
+    throw std::invalid_argument("SensingLoss: expected operator form fused_memory_limit >= 0 bytes, got " +
+                                std::to_string(form.fused_memory_limit));
   if (!(form.required_speedup >= 1))
     throw std::invalid_argument("SensingLoss: expected operator form required_speedup >= 1, got " +
                                 std::to_string(form.required_speedup));
@@ -92,11 +208,15 @@ SensingLoss::SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, do
   if (form.form == OperatorForm::normal && !form_->packed)
     throw std::invalid_argument("SensingLoss: operator_form \"normal\" needs a packed operator (gaussian or "
                                 "matrices), got \"" + op_->name() + "\"");
+  const bool fused_fits = form_->packed && 8.0 * static_cast<double>(op_->measurements()) *
+                                                 static_cast<double>(packed_size(op_->dim())) <=
+                                             form.fused_memory_limit;
   if (form_->packed)
     form_->cost = kernel_cost(op_->dim(), op_->measurements(), op_->dim(), form.machine,
-                              form.expected_evaluations, form.required_speedup);
+                              form.expected_evaluations, form.required_speedup, fused_fits);
   form_->use_normal = form.form == OperatorForm::normal ||
                       (form.form == OperatorForm::automatic && form_->packed && form_->cost.normal_pays);
+  form_->use_fused = fused_fits && !form_->use_normal;
 }
 
 const NormalOperator* SensingLoss::normal_form() const {
@@ -112,78 +232,15 @@ WorkerPool* SensingLoss::worker_pool() const { return form_->pool.get(); }
 std::string SensingLoss::operator_form_report() const {
   const FormState& f = *form_;
   if (!f.packed) return "plain (" + op_->name() + " operator has no normal form)";
-  if (f.options.form == OperatorForm::plain) return "plain (forced)";
+  const std::string plain =
+      f.use_fused ? "plain, one pass over a measurement-major copy of M" : "plain, two passes over M";
+  if (f.options.form == OperatorForm::plain) return plain + " (forced)";
   if (f.options.form == OperatorForm::normal) return "normal (forced)";
-  return std::string(f.use_normal ? "normal" : "plain") + " (automatic; " + f.cost.describe() + ")";
+  return (f.use_normal ? std::string("normal") : plain) + " (automatic; " + f.cost.describe() + ")";
 }
 
-namespace {
 
-// The last residual computed on this thread, keyed by the loss and the exact
-// factor. A GD loop with a training-error stop rule evaluates r(U) twice per
-// step at the same U (the rule after the step, the gradient before the
-// next), and NumPy loops compute it once; on the plain path r is half of a
-// gradient's cost. A hit needs U equal bit for bit, so it returns exactly what
-// recomputing would.
-struct ResidualMemo {
-  std::uint64_t loss = 0;
-  Matrix U;
-  Vector r;
-};
-thread_local ResidualMemo residual_memo;
-
-bool same_factor(const Matrix& a, const Matrix& b) {
-  return a.rows() == b.rows() && a.cols() == b.cols() &&
-         std::memcmp(a.data(), b.data(), sizeof(double) * static_cast<std::size_t>(a.size())) == 0;
-}
-
-// The same for the normal form: x = vech(U U^T) and g = Q x - c at the last
-// factor, on this thread. A GD loop with a training-error stop rule in the
-// normal form then computes one product with Q per step: the rule's
-// (training_error_below) after the step, reused by the gradient before the
-// next.
-struct NormalMemo {
-  std::uint64_t loss = 0;
-  Matrix U;
-  Vector x, g;
-};
-thread_local NormalMemo normal_memo;
-
-const NormalMemo& normal_residual_adjoint(std::uint64_t loss, const NormalOperator& q, const Matrix& U) {
-  NormalMemo& memo = normal_memo;
-  if (memo.loss == loss && same_factor(memo.U, U)) return memo;
-  thread_local Matrix X;
-  X.noalias() = U * U.transpose();
-  memo.loss = 0;  // invalid until complete
-  pack_symmetric(X, memo.x);
-  q.residual_adjoint(memo.x, memo.g);
-  memo.U = U;
-  memo.loss = loss;
-  return memo;
-}
-
-}  // namespace
-
-void SensingLoss::residual(const Matrix& U, Vector& r) const {
-  ResidualMemo& memo = residual_memo;
-  if (memo.loss == form_->id && same_factor(memo.U, U)) {
-    r = memo.r;
-    return;
-  }
-  if (form_->packed) {
-    // As SensingOperator::apply_gram (packed operators do not override it),
-    // with the products on the pool and no allocation.
-    thread_local Matrix X;
-    X.noalias() = U * U.transpose();
-    form_->apply(*op_, X, r);
-  } else {
-    op_->apply_gram(U, r);
-  }
-  r -= b_;
-  memo.loss = form_->id;
-  memo.U = U;
-  memo.r = r;
-}
+void SensingLoss::residual(const Matrix& U, Vector& r) const { r = form_->residual(*op_, b_, U).r; }
 
 Vector SensingLoss::residual(const Matrix& U) const {
   Vector r;
@@ -207,11 +264,16 @@ bool SensingLoss::training_error_below(const Matrix& U, double level) const {
 double SensingLoss::value(const Matrix& U) const { return 0.5 * c_ * training_error(U); }
 
 double SensingLoss::value_and_gradient(const Matrix& U, Matrix& grad) const {
-  thread_local Vector r;
-  residual(U, r);
-  form_->adjoint_times(*op_, r, U, grad);
+  const ResidualMemo& memo = form_->residual(*op_, b_, U);
+  if (memo.has_adjoint) {
+    thread_local Matrix S;
+    unpack_symmetric(memo.g, op_->dim(), S);
+    grad.noalias() = S * U;
+  } else {
+    form_->adjoint_times(*op_, memo.r, U, grad);
+  }
   grad *= 2.0 * c_;
-  return 0.5 * c_ * r.squaredNorm();
+  return 0.5 * c_ * memo.r.squaredNorm();
 }
 
 void SensingLoss::gradient(const Matrix& U, Matrix& grad) const {
@@ -231,9 +293,11 @@ void SensingLoss::residual_adjoint(const Matrix& U, Matrix& S) const {
     unpack_symmetric(normal_residual_adjoint(form_->id, *q, U).g, op_->dim(), S);
     return;
   }
-  Vector r;
-  residual(U, r);
-  form_->adjoint(*op_, r, S);
+  const ResidualMemo& memo = form_->residual(*op_, b_, U);
+  if (memo.has_adjoint)
+    unpack_symmetric(memo.g, op_->dim(), S);
+  else
+    form_->adjoint(*op_, memo.r, S);
 }
 
 void SensingLoss::residual_adjoint_symmetric(const Matrix& X, Matrix& S) const {
@@ -241,10 +305,7 @@ void SensingLoss::residual_adjoint_symmetric(const Matrix& X, Matrix& S) const {
     q->residual_adjoint(X, S);
     return;
   }
-  Vector r;
-  form_->apply(*op_, X, r);
-  r -= b_;
-  form_->adjoint(*op_, r, S);
+  form_->residual_adjoint(*op_, X, &b_, S);
 }
 
 void SensingLoss::normal_apply(const Matrix& W, Matrix& S) const {
@@ -252,15 +313,19 @@ void SensingLoss::normal_apply(const Matrix& W, Matrix& S) const {
     q->normal_apply(W, S);
     return;
   }
-  Vector a;
-  form_->apply(*op_, W, a);
-  form_->adjoint(*op_, a, S);
+  form_->residual_adjoint(*op_, W, nullptr, S);
 }
 
 void SensingLoss::normal_apply_times(const Matrix& W, const Matrix& U, Matrix& out) const {
   if (const NormalOperator* q = normal_form()) {
     Matrix S;
     q->normal_apply(W, S);
+    out.noalias() = S * U;
+    return;
+  }
+  if (form_->fused()) {
+    Matrix S;
+    form_->residual_adjoint(*op_, W, nullptr, S);
     out.noalias() = S * U;
     return;
   }
@@ -280,10 +345,12 @@ void SensingLoss::hessian_vector(const Matrix& U, const Matrix& V, Matrix& HV) c
     Matrix S;
     residual_adjoint(U, S);
     second.noalias() = S * V;
+  } else if (const ResidualMemo& memo = form_->residual(*op_, b_, U); memo.has_adjoint) {
+    Matrix S;
+    unpack_symmetric(memo.g, op_->dim(), S);
+    second.noalias() = S * V;
   } else {
-    Vector r;
-    residual(U, r);
-    form_->adjoint_times(*op_, r, V, second);
+    form_->adjoint_times(*op_, memo.r, V, second);
   }
   HV = 2.0 * c_ * (first + second);
 }

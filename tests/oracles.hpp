@@ -41,6 +41,23 @@ inline constexpr double unit_roundoff = std::numeric_limits<double>::epsilon() /
 /// of Numerical Algorithms, 2nd ed., section 3.1).
 inline double gamma_n(double n) { return n * unit_roundoff / (1 - n * unit_roundoff); }
 
+/// How many entries of `got` (= A v - b computed in double; b null: A v)
+/// are farther from the long-double sum than gamma (|A| |v| + |b|),
+/// Higham's bound for a computed sum in any order.
+inline Index outside_higham_bound(const Matrix& A, const Vector& v, const Vector& got, double gamma,
+                                  const Vector* b = nullptr) {
+  Index bad = 0;
+  for (Index i = 0; i < A.rows(); ++i) {
+    long double s = b ? -static_cast<long double>((*b)[i]) : 0, a = b ? std::abs((*b)[i]) : 0;
+    for (Index j = 0; j < A.cols(); ++j) {
+      s += static_cast<long double>(A(i, j)) * v[j];
+      a += std::abs(static_cast<long double>(A(i, j)) * v[j]);
+    }
+    if (!(std::abs(got[i] - s) <= gamma * a)) ++bad;
+  }
+  return bad;
+}
+
 /// A double that Catch prints in scientific notation (Catch's own format is
 /// fixed-point with 10 decimals, which shows 3e-12 as 0.0): write
 /// CHECK(Sci{error} < 1e-8) to see the measured error in the test output.

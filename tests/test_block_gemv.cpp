@@ -35,6 +35,7 @@
 
 using namespace flowsense;
 using oracle::gamma_n;
+using oracle::outside_higham_bound;
 using oracle::relative_error;
 using oracle::Sci;
 
@@ -49,28 +50,17 @@ Vector normal_vector(Index n, std::uint64_t seed) {
 
 // (m, D): D below, at and not divisible by the block count; m = 1 and odd m;
 // Example 1.1 (240, 465) and one more row and column.
-/// How many entries of `got` (= A v computed in double) are farther from the
-/// long-double sum than gamma (|A| |v|), Higham's bound for a computed sum.
-Index outside_higham_bound(const Matrix& A, const Vector& v, const Vector& got, double gamma) {
-  Index bad = 0;
-  for (Index i = 0; i < A.rows(); ++i) {
-    long double s = 0, a = 0;
-    for (Index j = 0; j < A.cols(); ++j) {
-      s += static_cast<long double>(A(i, j)) * v[j];
-      a += std::abs(static_cast<long double>(A(i, j)) * v[j]);
-    }
-    if (!(std::abs(got[i] - s) <= gamma * a)) ++bad;
-  }
-  return bad;
-}
 
 const std::vector<std::pair<Index, Index>> shapes{{1, 1},  {1, 3},   {3, 1},    {2, 4},    {5, 7},
                                                    {7, 16}, {33, 17}, {240, 465}, {241, 466}};
 
-OperatorFormOptions plain(int threads) {
+/// The plain form, fused (one pass over a measurement-major copy of M,
+/// core/fused_residual.hpp) or with two passes over M (block_gemv).
+OperatorFormOptions plain(int threads, bool fused = true) {
   OperatorFormOptions o;
   o.form = OperatorForm::plain;
   o.threads = threads;
+  if (!fused) o.fused_memory_limit = 0;
   return o;
 }
 
@@ -126,22 +116,31 @@ TEST_CASE("plain form on threads: the loss' products are bitwise those of one th
           "[kernels][threads][plain_threads]") {
   // Example 1.1's size (m = 240, D = 465) and a tiny one (m = 3 < the block
   // count, D = 3). threads = 3 does not divide the 4 blocks.
-  for (const auto& [d, m] : std::vector<std::pair<Index, Index>>{{30, 240}, {2, 3}, {7, 29}}) {
-    INFO("d = " << d << ", m = " << m);
+  for (const auto& [d, m] : std::vector<std::pair<Index, Index>>{{30, 240}, {2, 3}, {7, 29}})
+  for (const bool fused : {false, true}) {
+    INFO("d = " << d << ", m = " << m << (fused ? ", fused" : ", two passes"));
     const Problem pb = Problem::noiseless(std::make_shared<GaussianOperator>(d, m, GaussianScale::unit, 920 + d),
                                           planted_trace_one(d, 2 < d ? 2 : d, 921));
     const Matrix U = random_factor(d, d, d, 1.0, 922), V = random_factor(d, d, d, 1.0, 923);
-    const SensingLoss one(pb, loss_constant::paper000, plain(1));
+    const SensingLoss one(pb, loss_constant::paper000, plain(1, fused));
     Matrix g1, h1, s1;
     const double f1 = one.value_and_gradient(U, g1);
     one.hessian_vector(U, V, h1);
     one.gram_velocity(U * U.transpose(), s1);
     const Vector r1 = one.residual(U);
-    // The operator's own products (no pool) are the same bits.
-    CHECK((pb.op->adjoint(r1) * U * (2.0 * one.c()) - g1).norm() == 0.0);
+    // The operator's own products (no pool): the same bits in two passes;
+    // fused, the same sums in another order (the gradient's entries are
+    // sums of m D products, 1e-13 is ~100 ulps of their size).
+    Vector r_op;
+    pb.op->apply_gram(U, r_op);
+    const Matrix g_op = pb.op->adjoint(Vector(r_op - pb.b)) * U * (2.0 * one.c());
+    if (fused)
+      CHECK(Sci{(g_op - g1).norm()} <= Sci{1e-13 * g_op.norm()});
+    else
+      CHECK((pb.op->adjoint(r1) * U * (2.0 * one.c()) - g1).norm() == 0.0);
     for (const int threads : {2, 3}) {
       INFO("threads = " << threads);
-      const SensingLoss many(pb, loss_constant::paper000, plain(threads));
+      const SensingLoss many(pb, loss_constant::paper000, plain(threads, fused));
       for (int call = 0; call < 3; ++call) {
         Matrix g, h, s, gg;
         CHECK(many.value_and_gradient(U, g) == f1);

@@ -110,10 +110,12 @@ TEST_CASE("Euler with h = gd_step(...) is the papers' GD, bit for bit", "[oracle
     INFO(gc.name);
     auto op = std::make_shared<GaussianOperator>(gc.d, gc.m, gc.scale, 55);
     const Problem problem = Problem::noiseless(op, gc.planted);
-    // The plain operator form: the same operator calls as the formula below
-    // (the normal form agrees to ~1e-13, tests/test_normal_operator.cpp).
+    // The plain operator form with two passes over M: the same operator
+    // calls as the formula below (the fused pass and the normal form agree
+    // to ~1e-13: tests/test_fused_residual.cpp, tests/test_normal_operator.cpp).
     OperatorFormOptions plain;
     plain.form = OperatorForm::plain;
+    plain.fused_memory_limit = 0;
     const SensingLoss loss(problem, gc.c, plain);
     const double h = gd_step(gc.learning_rate, gc.objective_weight, gc.c);
     Recorder recorder(loss, StateKind::factor, {std::make_shared<IterationMetric>()}, h);

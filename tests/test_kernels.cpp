@@ -25,8 +25,10 @@
 #include <thread>
 #include <vector>
 
+#include "flowsense/core/fused_residual.hpp"
 #include "flowsense/core/gram_matrix.hpp"
 #include "flowsense/core/gram_product.hpp"
+#include "flowsense/core/packed.hpp"
 #include "flowsense/core/random.hpp"
 #include "flowsense/core/symmetric_panels.hpp"
 #include "flowsense/core/symmetric_product.hpp"
@@ -370,11 +372,23 @@ TEST_CASE("loss: the residual memo returns exactly the recomputed residual, per 
           "[kernels][loss]") {
   const auto op = std::make_shared<GaussianOperator>(6, 30, GaussianScale::unit, 3);
   const Vector b = random_vector(30, 4);
-  const SensingLoss first(op, b, 0.25), second(op, 2 * b, 0.25);
+  for (const bool fused : {false, true}) {
+  INFO((fused ? "fused plain form" : "two passes over M"));
+  OperatorFormOptions form;
+  form.form = OperatorForm::plain;
+  if (!fused) form.fused_memory_limit = 0;
+  const SensingLoss first(op, b, 0.25, form), second(op, 2 * b, 0.25, form);
+  const FusedResidual kernel(op->packed_rows());
   Rng rng(9);
   Matrix U = rng.normal_matrix(6, 2);
   auto direct = [&](const Vector& data) {  // the oracle: no memo on this path
     Vector y;
+    if (fused) {
+      Vector x, g;
+      pack_symmetric(Matrix(U * U.transpose()), x);
+      kernel.compute(x, &data, y, g);
+      return y;
+    }
     op->apply_gram(U, y);
     return Vector(y - data);
   };
@@ -389,4 +403,5 @@ TEST_CASE("loss: the residual memo returns exactly the recomputed residual, per 
   CHECK((first.residual(U) - r1).norm() > 0.0);
   // The training error and the gradient agree with the same computations.
   CHECK(first.training_error(U) == direct(b).squaredNorm());
+  }
 }

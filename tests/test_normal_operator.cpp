@@ -148,8 +148,12 @@ TEST_CASE("normal form: near zero training error the gradients differ only by ro
                        (normM * normM * Xs.norm() + normM * pb.b.norm()) * U.norm();
   INFO("plain " << Sci{gp.norm()} << ", normal " << Sci{gn.norm()} << ", bound " << Sci{bound});
   CHECK(Sci{(gn - gp).norm()} < Sci{bound});
-  // The loss value stays exact: it is computed from M in both forms.
-  CHECK(normal.training_error(U) == plain.training_error(U));
+  // The loss value stays exact: it is computed from M in both forms (with
+  // the same two passes as the normal form's residual; the fused pass sums
+  // in another order, tests/test_fused_residual.cpp).
+  OperatorFormOptions two_passes = forced(OperatorForm::plain);
+  two_passes.fused_memory_limit = 0;
+  CHECK(normal.training_error(U) == SensingLoss(pb, s.c, two_passes).training_error(U));
 }
 
 TEST_CASE("normal operator: the training-error identity's rounding bound holds, also where it cancels",
@@ -278,7 +282,13 @@ TEST_CASE("normal form: whole dopri5 trajectories equal the plain path", "[norma
     const double tol_u = std::max(1e-12, 10 * relative_error(Uq, Up));
     const double tol_x = std::max(1e-12, 10 * relative_error(Xq, Xp));
     INFO("tolerances " << tol_u << " (U), " << tol_x << " (X)");
-    CHECK(tol_u < 1e-10);  // the flow is not that ill-conditioned here
+    INFO("normal vs plain: U " << relative_error(Un, Up) << ", X " << relative_error(Xn, Xp));
+    // A guard against a vacuous tolerance, well below rtol = 1e-8. The
+    // response itself depends on rounding (through dopri5's step sizes): at
+    // Example 1.1's size it was 1.6e-12 with the plain form's two passes over
+    // M and is 1.05e-11 with the fused pass (core/fused_residual.hpp), while
+    // the normal form stays within 5.1e-13 of the plain path either way.
+    CHECK(tol_u < 1e-9);
     CHECK(Sci{relative_error(Un, Up)} < tol_u);
     CHECK(Sci{relative_error(Xn, Xp)} < tol_x);
   }

@@ -2,8 +2,11 @@
 // Which form of the operator the loss uses on the hot path (issue 5), and the
 // cost model that picks it.
 //
-//   plain:  A*(A(UU^T) - b) U through the operator: for a PackedOperator two
-//           passes over the m x D matrix M (16 m D bytes, 4 m D flops);
+//   plain:  A*(A(UU^T) - b) U through the operator: for a PackedOperator one
+//           pass over a measurement-major copy of the m x D matrix M
+//           (core/fused_residual.hpp: 8 m D bytes, 4 m D flops) when the copy
+//           is within OperatorFormOptions::fused_memory_limit, else two
+//           passes over M itself (core/block_gemv.hpp: 16 m D bytes);
 //   normal: unvech(Q vech(UU^T) - c) U with Q = M^T M
 //           (problem/normal_operator.hpp): one pass over Q (8 D^2 bytes,
 //           2 D^2 flops), after a one-time build of m D (D + 1) flops;
@@ -61,6 +64,7 @@ struct KernelCost {
   double build_seconds = 0;
   double expected_evaluations = 0;
   double required_speedup = 0;
+  bool fused_plain = false;      ///< the plain form reads M once (else twice)
   bool normal_cheaper = false;   ///< normal_seconds < plain_seconds
   /// (build + E normal) * required_speedup < E plain for E =
   /// expected_evaluations: the automatic choice.
@@ -68,9 +72,11 @@ struct KernelCost {
   std::string describe() const;  ///< the numbers, for manifests
 };
 
-/// The cost of a gradient at d x p factors for an m x D packed operator.
+/// The cost of a gradient at d x p factors for an m x D packed operator;
+/// `fused_plain`: the plain form reads M once (core/fused_residual.hpp), not twice.
 KernelCost kernel_cost(Index d, Index m, Index p, const MachineModel& machine = {},
-                       double expected_evaluations = 1000, double required_speedup = 2);
+                       double expected_evaluations = 1000, double required_speedup = 2,
+                       bool fused_plain = false);
 
 /// Options of the loss' operator form (SensingLoss constructor).
 struct OperatorFormOptions {
@@ -88,6 +94,13 @@ struct OperatorFormOptions {
   /// How much cheaper (build included) the normal form must be to be chosen
   /// automatically (>= 1; see the file comment for why not 1).
   double required_speedup = 2;
+  /// The plain form of a packed operator keeps a measurement-major copy of M
+  /// (core/fused_residual.hpp, 8 m D bytes, made at the first plain
+  /// evaluation) and reads it once per gradient, if the copy takes at most
+  /// this many bytes; else it reads M itself twice (core/block_gemv.hpp).
+  /// 0 never copies. The two agree to rounding (~1e-15 relative), not bit
+  /// for bit. The default, 1 GiB, covers d = 200 at m = 5000 (804 MB).
+  double fused_memory_limit = 1073741824.0;
 };
 
 }  // namespace flowsense

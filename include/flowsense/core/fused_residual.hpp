@@ -1,0 +1,69 @@
+#pragma once
+// r = M x - b and g = M^T r in one pass over the m x D packed matrix M of a
+// packed operator (problem/packed_operator.hpp): the plain operator form's
+// gradient, A*(A(X) - b), "fused where it pays" (issue 5).
+//
+// Why fused. The two GEMVs of block_gemv.hpp each stream all of M: 16 m D
+// bytes per gradient. Here M is copied once into measurement-major order
+// (row i of M contiguous), and the rows are taken C at a time: their C dot
+// products with x give C entries of r, and the same rows, still in L1 or L2,
+// are added into g with those entries as weights. M then comes from memory
+// (or, at Example 1.1's size where M fits in L2, from L2) once per gradient:
+// 8 m D bytes. The rows per chunk C (4, 2 or 1) shrink with D so that a
+// chunk, x and g stay within one core's L2.
+//
+// The copy is padded: every row to Dp = D rounded up to whole SIMD vectors,
+// and m to whole chunks of every block, with zeros, 64-byte aligned, so the
+// loops have no edge cases. It costs 8 m D bytes more memory (the loss makes
+// it only under a limit, loss/operator_form.hpp).
+//
+// Repeatable for any thread count. The rows are cut into
+// `fused_residual_blocks` fixed blocks; block J writes its entries of r and
+// its own partial sum g_J, and g = g_0 + g_1 + ... in block order. The
+// threads of a WorkerPool (core/worker_pool.hpp) only decide who computes
+// which block (consecutive blocks per thread, so each thread streams one
+// contiguous range of M and keeps it in its own cache), so the bits do not
+// depend on the number of threads. They differ in the last bits from
+// block_gemv's (another summation order).
+#include <memory>
+
+#include "flowsense/core/types.hpp"
+
+namespace flowsense {
+
+class WorkerPool;
+
+/// The fixed number of row blocks: threads beyond it do not help.
+inline constexpr Index fused_residual_blocks = 4;
+
+class FusedResidual {
+public:
+  FusedResidual() = default;
+  /// Copies M (m x D) into measurement-major padded order.
+  explicit FusedResidual(const Matrix& M);
+
+  Index rows() const { return rows_; }  ///< m
+  Index cols() const { return cols_; }  ///< D
+  /// Rows per chunk (4, 2 or 1), chosen from D alone.
+  Index chunk() const { return chunk_; }
+  /// Bytes held (the padded copy).
+  double bytes() const;
+
+  /// r = M x - b (r = M x if b is null) and g = M^T r. Throws
+  /// std::invalid_argument if x or b has the wrong length. `pool` may be
+  /// null (the calling thread alone) or busy (then too). r and g must not
+  /// alias x or b.
+  void compute(const Vector& x, const Vector* b, Vector& r, Vector& g, WorkerPool* pool = nullptr) const;
+
+private:
+  struct Free {
+    void operator()(double* p) const;
+  };
+  Index rows_ = 0, cols_ = 0;
+  Index padded_cols_ = 0;  // Dp: a row's stride
+  Index chunk_ = 1;
+  Index block_start_[fused_residual_blocks + 1] = {};  // padded row index of each block, multiples of chunk_
+  std::unique_ptr<double[], Free> rows_major_;         // block_start_[K] rows of Dp doubles
+};
+
+}  // namespace flowsense

@@ -1,0 +1,164 @@
+// The fused plain kernel (core/fused_residual.hpp): r = M x - b and
+// g = M^T r in one pass over a measurement-major copy of M.
+//
+// Oracles: the long-double sums of M x - b and M^T r (Higham's bound for a
+// computed sum in any order, with the r the kernel returned: g is M^T of
+// that r); bitwise equality across thread counts (the kernel's promise); and,
+// in the loss, the two-pass plain form (core/block_gemv.hpp) to rounding.
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "flowsense/core/fused_residual.hpp"
+#include "flowsense/core/packed.hpp"
+#include "flowsense/core/random.hpp"
+#include "flowsense/core/worker_pool.hpp"
+#include "flowsense/loss/sensing_loss.hpp"
+#include "flowsense/problem/gaussian_operator.hpp"
+#include "flowsense/problem/planted.hpp"
+#include "flowsense/problem/problem.hpp"
+#include "oracles.hpp"
+
+using namespace flowsense;
+using oracle::gamma_n;
+using oracle::outside_higham_bound;
+using oracle::Sci;
+
+namespace {
+
+Vector normal_vector(Index n, std::uint64_t seed) {
+  Rng rng(seed);
+  return rng.normal_matrix(n, 1).col(0);
+}
+
+// (m, D): tiny ones, m below and not divisible by the block count or a
+// chunk, D not a whole number of SIMD vectors; Example 1.1 (240, 465);
+// paper 003's D = 1275; and D large enough for chunks of two rows (D >
+// 10922) and of one row (D > 16384).
+const std::vector<std::pair<Index, Index>> shapes{{1, 1},    {1, 3},      {3, 1},     {2, 4},     {5, 7},
+                                                   {7, 16},   {33, 17},    {240, 465}, {241, 466}, {29, 1275},
+                                                   {9, 12000}, {6, 16500}};
+
+}  // namespace
+
+TEST_CASE("fused residual: r = M x - b and g = M^T r within Higham's bound", "[kernels][oracle][fused]") {
+  for (const auto& [m, D] : shapes) {
+    INFO("m = " << m << ", D = " << D);
+    Rng rng(700 + static_cast<std::uint64_t>(m * 100000 + D));
+    const Matrix M = rng.normal_matrix(m, D);
+    const Vector x = normal_vector(D, 701), b = normal_vector(m, 702);
+    const FusedResidual kernel(M);
+    CHECK(kernel.rows() == m);
+    CHECK(kernel.cols() == D);
+    INFO("rows per chunk " << kernel.chunk());
+    Vector r, g;
+    kernel.compute(x, &b, r, g);
+    REQUIRE(r.size() == m);
+    REQUIRE(g.size() == D);
+    // r_i: D products and b_i; g_j: m products in blocks, chunks and two
+    // chains per chunk, added in a tree of fewer than m + K levels.
+    CHECK(outside_higham_bound(M, x, r, gamma_n(static_cast<double>(D + 1)), &b) == 0);
+    CHECK(outside_higham_bound(M.transpose(), r, g, gamma_n(static_cast<double>(m + fused_residual_blocks))) == 0);
+    // Without b: r = M x exactly as with b = 0.
+    Vector r0, g0, rz, gz;
+    kernel.compute(x, nullptr, r0, g0);
+    const Vector zero = Vector::Zero(m);
+    kernel.compute(x, &zero, rz, gz);
+    CHECK((r0 - rz).norm() == 0.0);
+    CHECK((g0 - gz).norm() == 0.0);
+  }
+  SECTION("the rows per chunk shrink with D so that a chunk stays in L2") {
+    CHECK(FusedResidual(Matrix::Ones(2, 465)).chunk() == 4);
+    CHECK(FusedResidual(Matrix::Ones(2, 12000)).chunk() == 2);
+    CHECK(FusedResidual(Matrix::Ones(2, 16500)).chunk() == 1);
+  }
+  SECTION("wrong lengths are errors naming the vector and the length expected") {
+    const FusedResidual kernel(Matrix::Ones(3, 4));
+    Vector r, g;
+    CHECK_THROWS_WITH(kernel.compute(Vector::Zero(5), nullptr, r, g), Catch::Contains("x of length D = 4, got 5"));
+    const Vector b = Vector::Zero(2);
+    CHECK_THROWS_WITH(kernel.compute(Vector::Zero(4), &b, r, g), Catch::Contains("b of length m = 3, got 2"));
+  }
+}
+
+TEST_CASE("fused residual: bitwise the same result for every thread count", "[kernels][threads][fused]") {
+  std::vector<std::unique_ptr<WorkerPool>> pools;
+  for (const int threads : {2, 3, 4, 6}) pools.push_back(std::make_unique<WorkerPool>(threads));
+  for (const auto& [m, D] : shapes) {
+    Rng rng(710 + static_cast<std::uint64_t>(m * 100000 + D));
+    const Matrix M = rng.normal_matrix(m, D);
+    const Vector x = normal_vector(D, 711), b = normal_vector(m, 712);
+    const FusedResidual kernel(M);
+    Vector r1, g1;
+    kernel.compute(x, &b, r1, g1);
+    for (const auto& pool : pools) {
+      INFO("m = " << m << ", D = " << D << ", threads = " << pool->threads());
+      for (int call = 0; call < 3; ++call) {  // the workers claim blocks in varying order
+        Vector r, g;
+        kernel.compute(x, &b, r, g, pool.get());
+        REQUIRE((r - r1).norm() == 0.0);
+        REQUIRE((g - g1).norm() == 0.0);
+      }
+    }
+  }
+}
+
+TEST_CASE("plain form: the fused pass agrees with two passes over M in every loss product",
+          "[kernels][loss][fused]") {
+  // Example 1.1's size and paper 003's d = 50 at m = 400 (D = 1275 > m:
+  // the cost model keeps the plain form there).
+  for (const auto& [d, m] : std::vector<std::pair<Index, Index>>{{30, 240}, {50, 400}, {3, 5}}) {
+    INFO("d = " << d << ", m = " << m);
+    const Problem pb = Problem::noiseless(std::make_shared<GaussianOperator>(d, m, GaussianScale::unit, 730 + d),
+                                          planted_trace_one(d, 2, 731));
+    OperatorFormOptions fused_form, two_pass_form;
+    fused_form.form = two_pass_form.form = OperatorForm::plain;
+    two_pass_form.fused_memory_limit = 0;
+    const SensingLoss fused(pb, loss_constant::paper000, fused_form), two(pb, loss_constant::paper000, two_pass_form);
+    CHECK(fused.operator_form_report().find("one pass") != std::string::npos);
+    CHECK(two.operator_form_report().find("two passes") != std::string::npos);
+    const Matrix U = random_factor(d, d, d, 1.0, 732), V = random_factor(d, d, d, 1.0, 733);
+    const Matrix W = U * V.transpose() + V * U.transpose();
+    // Every entry is a sum of ~m D products of O(1) terms; 1e-13 relative
+    // is ~500 ulps of the result's size, far above two summation orders'
+    // difference (~sqrt(m D) ulps) and far below any wrong term.
+    auto agree = [](const Matrix& a, const Matrix& b) {
+      INFO("relative difference " << Sci{oracle::relative_error(a, b)});
+      CHECK(oracle::relative_error(a, b) < 1e-13);
+    };
+    Matrix a, b;
+    const double fa = fused.value_and_gradient(U, a), fb = two.value_and_gradient(U, b);
+    CHECK(std::abs(fa - fb) <= 1e-13 * fb);
+    agree(a, b);
+    fused.gradient(V, a);  // no memo: a new factor
+    two.gradient(V, b);
+    agree(a, b);
+    fused.hessian_vector(U, V, a);
+    two.hessian_vector(U, V, b);
+    agree(a, b);
+    fused.gram_velocity(U * U.transpose(), a);
+    two.gram_velocity(U * U.transpose(), b);
+    agree(a, b);
+    fused.normal_apply_times(W, U, a);
+    two.normal_apply_times(W, U, b);
+    agree(a, b);
+    fused.residual_adjoint(U, a);
+    two.residual_adjoint(U, b);
+    agree(a, b);
+    CHECK(oracle::relative_error(fused.residual(U), two.residual(U)) < 1e-13);
+  }
+  SECTION("a copy over the memory limit falls back to two passes; a negative limit is an error") {
+    const Problem pb = Problem::noiseless(std::make_shared<GaussianOperator>(5, 20, GaussianScale::unit, 740),
+                                          planted_trace_one(5, 2, 741));
+    OperatorFormOptions small;
+    small.form = OperatorForm::plain;
+    small.fused_memory_limit = 8.0 * 20 * packed_size(5) - 1;  // one byte short of the copy
+    CHECK(SensingLoss(pb, 0.25, small).operator_form_report().find("two passes") != std::string::npos);
+    small.fused_memory_limit = 8.0 * 20 * packed_size(5);
+    CHECK(SensingLoss(pb, 0.25, small).operator_form_report().find("one pass") != std::string::npos);
+    small.fused_memory_limit = -1;
+    CHECK_THROWS_WITH(SensingLoss(pb, 0.25, small), Catch::Contains("fused_memory_limit"));
+  }
+}
