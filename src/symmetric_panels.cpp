@@ -1,6 +1,7 @@
 #include "flowsense/core/symmetric_panels.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -24,6 +25,7 @@ constexpr Index R = 8;                  // rows per segment and columns per pane
 constexpr int V = R / W;                // vectors per segment
 constexpr Index panels_per_task = 8;    // fixed, so results do not depend on threads
 constexpr std::size_t alignment = 64;   // a cache line, and an AVX-512 vector
+constexpr Index max_parts = 64;         // threads that get a part of their own
 
 /// Offset (in doubles) of panel g among G panels: panel g' holds G - g'
 /// blocks of R x R.
@@ -171,18 +173,29 @@ void SymmetricPanels::product(const Vector& x, Vector& y, WorkerPool* pool) cons
   // pass in its own L2. When the 20 tasks of paper 003's size (D = 1275)
   // went one by one to whichever core was free, the product took 44-46 us
   // on two threads; the fixed parts take 38-39 us (microbenchmark on random
-  // Q, medians of 9 alternating runs). A worker that has not started only
-  // leaves its part to the others (the claims below).
-  const Index parts = pool ? std::min<Index>({pool->threads(), tasks, 64}) : 1;
+  // Q, medians of 9 alternating runs). A thread done with its part takes
+  // the remaining tasks of the others from their far ends, so that a worker
+  // that starts late (or not at all) only leaves some of its tasks to the
+  // others.
+  const Index parts = pool ? std::min<Index>({pool->threads(), tasks, max_parts}) : 1;
   const std::thread::id caller = std::this_thread::get_id();
-  std::atomic<std::uint64_t> claimed{0};  // bit k: part k taken
-  auto part = [&](Index) {
-    const Index first = std::this_thread::get_id() == caller ? 0 : 1 + thread_rank() % (parts - 1);
-    for (Index i = 0; i < parts; ++i) {
-      const Index k = (first + i) % parts;
-      if (!(claimed.fetch_or(std::uint64_t(1) << k) >> k & 1))
-        return run(part_start(k, parts, tasks, G), part_start(k + 1, parts, tasks, G));
+  std::array<std::atomic<std::uint64_t>, max_parts> left;  // part k's unclaimed tasks [lo, hi), as lo << 32 | hi
+  for (Index k = 0; k < parts; ++k)
+    left[k].store(std::uint64_t(part_start(k, parts, tasks, G)) << 32 | std::uint64_t(part_start(k + 1, parts, tasks, G)),
+                  std::memory_order_relaxed);
+  auto claim = [&](Index k, bool front) -> Index {  // a task of part k from its front or back, or -1
+    std::uint64_t r = left[k].load(std::memory_order_relaxed);
+    for (;;) {
+      const std::uint64_t lo = r >> 32, hi = r & 0xffffffffu;
+      if (lo >= hi) return -1;
+      if (left[k].compare_exchange_weak(r, front ? (lo + 1) << 32 | hi : lo << 32 | (hi - 1), std::memory_order_relaxed))
+        return static_cast<Index>(front ? lo : hi - 1);
     }
+  };
+  auto part = [&](Index) {
+    const Index own = std::this_thread::get_id() == caller ? 0 : 1 + thread_rank() % (parts - 1);
+    for (Index i = 0; i < parts; ++i)  // its own part in this call's direction, then the others' far ends
+      for (Index k = (own + i) % parts, J; (J = claim(k, (i == 0) != backwards)) >= 0;) task(J);
   };
   if (parts < 2 || !pool->try_run(parts, part)) run(0, tasks);
   // y = (t + diag x) + w_0 + w_1 + ..., in task order (repeatable for any thread count).
