@@ -208,7 +208,8 @@ json to_json(const NoiseConfig& n) { return {{"sigma", n.sigma}, {"seed", n.seed
 // ---------------------------------------------------------------- loss
 
 LossConfig parse_loss(const Fields& f) {
-  f.allow_only({"convention", "c", "gd_objective_weight", "learning_rate", "operator_form", "threads"});
+  f.allow_only({"convention", "c", "gd_objective_weight", "learning_rate", "operator_form", "threads",
+                "fused_memory_limit_mb"});
   LossConfig l;
   if (f.has("convention")) {
     l.convention = f.choice("convention", {"paper000", "paper003"}, "convention");
@@ -240,6 +241,12 @@ LossConfig parse_loss(const Fields& f) {
   l.operator_form.threads = static_cast<int>(f.integer("threads", 1));
   if (l.operator_form.threads < 1 || l.operator_form.threads > 256)
     f.fail("threads", "expected an integer in [1, 256], got " + std::to_string(l.operator_form.threads));
+  if (f.has("fused_memory_limit_mb")) {
+    const double mb = f.number("fused_memory_limit_mb");
+    if (!(mb >= 0) || !std::isfinite(mb))
+      f.fail("fused_memory_limit_mb", "expected a number of MiB >= 0 (0: never copy M), got " + format_number(mb));
+    l.operator_form.fused_memory_limit = mb * 1048576.0;
+  }
   return l;
 }
 
@@ -251,6 +258,7 @@ json to_json(const LossConfig& l) {
   if (l.learning_rate) j["learning_rate"] = *l.learning_rate;
   j["operator_form"] = to_string(l.operator_form.form);
   j["threads"] = l.operator_form.threads;
+  j["fused_memory_limit_mb"] = l.operator_form.fused_memory_limit / 1048576.0;
   return j;
 }
 

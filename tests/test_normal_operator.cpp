@@ -401,8 +401,28 @@ TEST_CASE("config: loss.operator_form and loss.threads reach the loss, the run a
   CHECK(rc.loss.operator_form.threads == 2);
   CHECK(to_json(rc)["loss"]["operator_form"] == "normal");
   CHECK(parse_config(to_json(rc), ".").loss.operator_form.threads == 2);
+  CHECK(rc.loss.operator_form.fused_memory_limit == 1073741824.0);  // the default, 1 GiB
   const RunResult result = run(rc);
   CHECK(result.operator_form == "normal (forced)");
+  {
+    json p = c;
+    p["loss"]["operator_form"] = "plain";
+    p["loss"]["fused_memory_limit_mb"] = 0;  // no copy of M: two passes
+    const RunConfig plain = parse_config(p, ".");
+    CHECK(plain.loss.operator_form.fused_memory_limit == 0.0);
+    CHECK(parse_config(to_json(plain), ".").loss.operator_form.fused_memory_limit == 0.0);
+    CHECK(run(plain).operator_form == "plain, two passes over M (forced)");
+    p["loss"].erase("fused_memory_limit_mb");
+    CHECK(run(parse_config(p, ".")).operator_form == "plain, one pass over a measurement-major copy of M (forced)");
+    p["loss"]["fused_memory_limit_mb"] = -1;
+    try {
+      parse_config(p, ".");
+      FAIL("expected an InputError");
+    } catch (const InputError& e) {
+      CHECK(e.where() == "loss.fused_memory_limit_mb");
+      CHECK_THAT(e.what(), Catch::Contains(">= 0"));
+    }
+  }
 
   c["loss"]["operator_form"] = "fast";
   try {

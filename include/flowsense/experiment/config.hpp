@@ -84,7 +84,7 @@ struct LossConfig {
   double c = 0.25;         ///< G_c(U) = (c/2) ||A(UU^T) - b||^2
   double gd_objective_weight = 1.0;  ///< w: the GD learning rate is on w ||r||^2
   std::optional<double> learning_rate;
-  /// "operator_form" and "threads": the hot path's operator form
+  /// "operator_form", "threads" and "fused_memory_limit_mb": the hot path's operator form
   /// (loss/operator_form.hpp); results agree to ~1e-13 whichever runs.
   OperatorFormOptions operator_form;
   /// Flow time of one GD iteration, h = gd_step(lr, w, c); 0 without a learning rate.
