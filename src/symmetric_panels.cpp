@@ -171,12 +171,14 @@ void SymmetricPanels::product(const Vector& x, Vector& y, WorkerPool* pool) cons
   // to whichever thread asks first). So a core reads the same part of Q on
   // every call, and going back and forth over it finds the end of its last
   // pass in its own L2. When the 20 tasks of paper 003's size (D = 1275)
-  // went one by one to whichever core was free, the product took 44-46 us
-  // on two threads; the fixed parts take 38-39 us (microbenchmark on random
-  // Q, medians of 9 alternating runs). A thread done with its part takes
-  // the remaining tasks of the others from their far ends, so that a worker
-  // that starts late (or not at all) only leaves some of its tasks to the
-  // others.
+  // went one by one to whichever core was free, the product took 52.6 us on
+  // two threads; with the parts 44.4 us (microbenchmark on random Q, medians
+  // of 7 alternating runs; docs/performance_kernels.md). A thread done with
+  // its part takes the remaining tasks of the others from their far ends, so
+  // that a worker that starts late (or not at all) leaves only some of its
+  // tasks to the others: without that, fixed parts lost at Example 1.1's
+  // size (D = 465, 8.5 against 7.7 us), where the caller waited for the
+  // worker's late start and its larger part.
   const Index parts = pool ? std::min<Index>({pool->threads(), tasks, max_parts}) : 1;
   const std::thread::id caller = std::this_thread::get_id();
   std::array<std::atomic<std::uint64_t>, max_parts> left;  // part k's unclaimed tasks [lo, hi), as lo << 32 | hi

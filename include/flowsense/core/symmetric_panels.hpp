@@ -25,8 +25,9 @@
 // so the result has the same bits whether one thread or several ran the
 // tasks. On a WorkerPool (core/worker_pool.hpp) of T threads each thread
 // runs a fixed part of consecutive tasks (about 1/T of the blocks), the
-// same on every call, so that its part of Q stays in its own cache (on two
-// threads at D = 1275: 44-46 -> 38-39 us a product). It differs from
+// same on every call, so that its part of Q stays in its own cache, and
+// then helps with what is left of the others' (on two threads at D = 1275:
+// 52.6 -> 44.4 us a product, docs/performance_kernels.md). It differs from
 // Eigen's Q * x in the last bits (another summation order).
 #include <memory>
 
