@@ -43,7 +43,7 @@ Index rows_per_chunk(Index Dp) {
 }
 
 /// One sweep over the Dp columns of up to two chunks of C consecutive rows
-/// (stride Dp, padded with zeros): the dot products <a_k, x> of chunk `dot`
+/// (interleaved: entries t..t+W-1 of row k at C t + k W): the dot products <a_k, x> of chunk `dot`
 /// into acc (if Dot), and the AXPY g += sum_k weight_k a_k of chunk `axpy`
 /// (if Axpy; a chunk whose r is known). Eight independent FMA chains in the
 /// dot products (U vectors per row), two in each AXPY (even and odd rows).
@@ -60,9 +60,9 @@ template <int C, bool Dot, bool Axpy>
     if constexpr (C == 1) {
       store(g + t, even + load(axpy + t) * weight[0]);
     } else {
-      vec odd = load(axpy + Dp + t) * weight[1];
-      for (int k = 0; k < C; k += 2) even += load(axpy + k * Dp + t) * weight[k];
-      for (int k = 3; k < C; k += 2) odd += load(axpy + k * Dp + t) * weight[k];
+      vec odd = load(axpy + C * t + W) * weight[1];
+      for (int k = 0; k < C; k += 2) even += load(axpy + C * t + k * W) * weight[k];
+      for (int k = 3; k < C; k += 2) odd += load(axpy + C * t + k * W) * weight[k];
       store(g + t, even + odd);
     }
   };
@@ -72,14 +72,14 @@ template <int C, bool Dot, bool Axpy>
       const Index tu = t + u * W;
       if constexpr (Dot) {
         const vec xv = load(x + tu);
-        for (int k = 0; k < C; ++k) acc[k][u] += load(dot + k * Dp + tu) * xv;
+        for (int k = 0; k < C; ++k) acc[k][u] += load(dot + C * tu + k * W) * xv;
       }
       if constexpr (Axpy) add(tu);
     }
   for (; t < Dp; t += W) {
     if constexpr (Dot) {
       const vec xv = load(x + t);
-      for (int k = 0; k < C; ++k) acc[k][0] += load(dot + k * Dp + t) * xv;
+      for (int k = 0; k < C; ++k) acc[k][0] += load(dot + C * t + k * W) * xv;
     }
     if constexpr (Axpy) add(t);
   }
@@ -144,9 +144,10 @@ FusedResidual::FusedResidual(const Matrix& M) : rows_(M.rows()), cols_(M.cols())
   rows_major_.reset(aligned_doubles(Mp * Dp));
   double* p = rows_major_.get();
   std::fill(p, p + Mp * Dp, 0.0);
-  // Column by column (M is column-major), scattering into the rows.
+  // Column by column (M is column-major), scattering into the chunks.
+  const Index C = chunk_;
   for (Index j = 0; j < cols_; ++j)
-    for (Index i = 0; i < rows_; ++i) p[i * Dp + j] = M(i, j);
+    for (Index i = 0; i < rows_; ++i) p[(i / C) * C * Dp + (j / W) * C * W + (i % C) * W + j % W] = M(i, j);
 }
 
 double FusedResidual::bytes() const {

@@ -14,8 +14,13 @@
 //
 // The copy is padded: every row to Dp = D rounded up to whole SIMD vectors,
 // and m to whole chunks of every block, with zeros, 64-byte aligned, so the
-// loops have no edge cases. It costs 8 m D bytes more memory (the loss makes
-// it only under a limit, loss/operator_form.hpp).
+// loops have no edge cases. Within a chunk the C rows are interleaved vector
+// by vector (W entries of row 0, the same W of row 1, ..., then the next W
+// columns), so that a chunk is one sequential stream rather than C streams
+// Dp apart: at Example 1.1's size 6.6-7.0 against 9.9-10.6 us a call,
+// from memory (d = 100, m = 5000) 6.7 against 7.5-8.2 ms. It costs 8 m D
+// bytes more memory (the loss makes it only under a limit,
+// loss/operator_form.hpp).
 //
 // Repeatable for any thread count. The rows are cut into
 // `fused_residual_blocks` fixed blocks; block J writes its entries of r and
@@ -63,7 +68,7 @@ private:
   Index padded_cols_ = 0;  // Dp: a row's stride
   Index chunk_ = 1;
   Index block_start_[fused_residual_blocks + 1] = {};  // padded row index of each block, multiples of chunk_
-  std::unique_ptr<double[], Free> rows_major_;         // block_start_[K] rows of Dp doubles
+  std::unique_ptr<double[], Free> rows_major_;         // block_start_[K] / C chunks of C Dp doubles
 };
 
 }  // namespace flowsense
