@@ -144,10 +144,19 @@ FusedResidual::FusedResidual(const Matrix& M) : rows_(M.rows()), cols_(M.cols())
   rows_major_.reset(aligned_doubles(Mp * Dp));
   double* p = rows_major_.get();
   std::fill(p, p + Mp * Dp, 0.0);
-  // Column by column (M is column-major), scattering into the chunks.
+  // Chunk by chunk, W columns at a time: entry (i0 + k, j) of M goes to
+  // i0 Dp + C (j - l) + k W + l, l = j mod W (no division per entry: the
+  // copy is made inside a run's first evaluation).
   const Index C = chunk_;
-  for (Index j = 0; j < cols_; ++j)
-    for (Index i = 0; i < rows_; ++i) p[(i / C) * C * Dp + (j / W) * C * W + (i % C) * W + j % W] = M(i, j);
+  for (Index i0 = 0; i0 < rows_; i0 += C) {
+    const Index rows = std::min(C, rows_ - i0);
+    double* chunk = p + i0 * Dp;
+    for (Index j0 = 0; j0 < cols_; j0 += W) {
+      const Index lanes = std::min<Index>(W, cols_ - j0);
+      for (Index l = 0; l < lanes; ++l)
+        for (Index k = 0; k < rows; ++k) chunk[C * j0 + k * W + l] = M(i0 + k, j0 + l);
+    }
+  }
 }
 
 double FusedResidual::bytes() const {
