@@ -1,8 +1,6 @@
 #include "flowsense/core/fused_residual.hpp"
 
 #include <algorithm>
-#include <cstdlib>
-#include <new>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -17,14 +15,7 @@ namespace {
 using namespace simd;
 
 constexpr Index K = fused_residual_blocks;
-constexpr std::size_t alignment = 64;  // a cache line, and an AVX-512 vector
 
-double* aligned_doubles(Index n) {
-  const std::size_t bytes = (static_cast<std::size_t>(n) * sizeof(double) + alignment - 1) / alignment * alignment;
-  void* p = std::aligned_alloc(alignment, bytes == 0 ? alignment : bytes);
-  if (!p) throw std::bad_alloc();
-  return static_cast<double*>(p);
-}
 
 Index round_up(Index n, Index multiple) { return (n + multiple - 1) / multiple * multiple; }
 
@@ -132,8 +123,6 @@ void block_kernel(const double* rows, Index first, Index last, Index Dp, const d
 
 }  // namespace
 
-void FusedResidual::Free::operator()(double* p) const { std::free(p); }
-
 FusedResidual::FusedResidual(const Matrix& M) : rows_(M.rows()), cols_(M.cols()) {
   padded_cols_ = round_up(std::max<Index>(cols_, 1), W);
   chunk_ = rows_per_chunk(padded_cols_);
@@ -141,8 +130,7 @@ FusedResidual::FusedResidual(const Matrix& M) : rows_(M.rows()), cols_(M.cols())
   const Index chunks = (rows_ + chunk_ - 1) / chunk_;
   for (Index J = 0; J <= K; ++J) block_start_[J] = chunk_ * (J * chunks / K);
   const Index Mp = block_start_[K], Dp = padded_cols_;
-  rows_major_.reset(aligned_doubles(Mp * Dp));
-  double* p = rows_major_.get();
+  double* p = rows_major_.reserve(Mp * Dp);
   std::fill(p, p + Mp * Dp, 0.0);
   // Chunk by chunk, W columns at a time: entry (i0 + k, j) of M goes to
   // i0 Dp + C (j - l) + k W + l, l = j mod W (no division per entry: the
@@ -172,20 +160,10 @@ void FusedResidual::compute(const Vector& x, const Vector* b, Vector& r, Vector&
     throw std::invalid_argument("FusedResidual::compute(): expected b of length m = " + std::to_string(m) +
                                 ", got " + std::to_string(b->size()));
   // Workspace per calling thread (no allocation on the hot path): x and b
-  // padded with zeros, r padded, and the K partial sums g_J. A reference, so
-  // that tasks on other threads use the caller's buffers.
-  struct Workspace {
-    std::unique_ptr<double[], Free> data;
-    Index size = 0;
-  };
-  thread_local Workspace buffer;
-  Workspace& ws = buffer;
-  const Index need = Dp + 2 * Mp + K * Dp;
-  if (ws.size < need) {
-    ws.data.reset(aligned_doubles(need));
-    ws.size = need;
-  }
-  double* xp = ws.data.get();
+  // padded with zeros, r padded, and the K partial sums g_J; the tasks on
+  // other threads write through these pointers into the caller's buffers.
+  thread_local AlignedDoubles workspace;
+  double* xp = workspace.reserve(Dp + 2 * Mp + K * Dp);
   double* bp = xp + Dp;
   double* rp = bp + Mp;
   double* gp = rp + Mp;
@@ -195,7 +173,7 @@ void FusedResidual::compute(const Vector& x, const Vector* b, Vector& r, Vector&
   else std::fill(bp, bp + m, 0.0);
   std::fill(bp + m, bp + Mp, 0.0);
 
-  const double* rows = rows_major_.get();
+  const double* rows = rows_major_.data();
   auto run_block = [&](Index J) {
     const Index first = block_start_[J], last = block_start_[J + 1];
     double* gJ = gp + J * Dp;

@@ -4,9 +4,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -24,7 +22,6 @@ using namespace simd;
 constexpr Index R = 8;                  // rows per segment and columns per panel
 constexpr int V = R / W;                // vectors per segment
 constexpr Index panels_per_task = 8;    // fixed, so results do not depend on threads
-constexpr std::size_t alignment = 64;   // a cache line, and an AVX-512 vector
 constexpr Index max_parts = 64;         // threads that get a part of their own
 
 /// Offset (in doubles) of panel g among G panels: panel g' holds G - g'
@@ -52,12 +49,6 @@ Index thread_rank() {
   return rank;
 }
 
-double* aligned_doubles(Index n) {
-  const std::size_t bytes = (static_cast<std::size_t>(n) * sizeof(double) + alignment - 1) / alignment * alignment;
-  void* p = std::aligned_alloc(alignment, bytes == 0 ? alignment : bytes);
-  if (!p) throw std::bad_alloc();
-  return static_cast<double*>(p);
-}
 
 #if defined(__AVX512F__)
 /// For eight vectors of eight lanes, the vector of their sums: lane k is
@@ -119,8 +110,6 @@ void panel_product(const double* p, Index g, Index G, const double* x, double* w
 
 }  // namespace
 
-void SymmetricPanels::Free::operator()(double* p) const { std::free(p); }
-
 SymmetricPanels::SymmetricPanels(const Matrix& Q) : size_(Q.rows()) {
   if (Q.cols() != Q.rows())
     throw std::invalid_argument("SymmetricPanels: expected a square Q, got " + std::to_string(Q.rows()) + " x " +
@@ -128,10 +117,10 @@ SymmetricPanels::SymmetricPanels(const Matrix& Q) : size_(Q.rows()) {
   const Index D = size_;
   groups_ = (D + R - 1) / R;
   const Index G = groups_, n = panel_offset(G, G);
-  panels_.reset(aligned_doubles(n));
-  std::fill(panels_.get(), panels_.get() + n, 0.0);
+  double* all = panels_.reserve(n);
+  std::fill(all, all + n, 0.0);
   for (Index g = 0; g < G; ++g) {
-    double* p = panels_.get() + panel_offset(g, G);
+    double* p = panels_.data() + panel_offset(g, G);
     for (Index k = 0; k < R && R * g + k < D; ++k) {
       const Index j = R * g + k;
       // Block b, column k, row r sits at p + R R (b - g) + R k + r.
@@ -152,22 +141,13 @@ void SymmetricPanels::product(const Vector& x, Vector& y, WorkerPool* pool) cons
   auto w_offset = [&](Index J) { return J * Dp - rows_per_task * J * (J - 1) / 2; };  // of w_J, rows J*64 .. Dp-1
   // Workspace: x padded with zeros, t, then every task's w_J; aligned, and
   // kept per calling thread so that the hot loop does not allocate.
-  struct Workspace {
-    std::unique_ptr<double[], Free> data;
-    Index size = 0;
-  };
-  thread_local Workspace ws;
-  const Index need = 2 * Dp + w_offset(tasks);
-  if (ws.size < need) {
-    ws.data.reset(aligned_doubles(need));
-    ws.size = need;
-  }
-  double* xp = ws.data.get();
+  thread_local AlignedDoubles workspace;
+  double* xp = workspace.reserve(2 * Dp + w_offset(tasks));
   double* t = xp + Dp;
   double* w = t + Dp;
   std::copy(x.data(), x.data() + D, xp);
   std::fill(xp + D, xp + Dp, 0.0);
-  const double* panels = panels_.get();
+  const double* panels = panels_.data();
   auto task = [&](Index J) {
     const Index g0 = J * panels_per_task, g1 = std::min(G, g0 + panels_per_task), r0 = R * g0;
     double* wJ = w + w_offset(J);

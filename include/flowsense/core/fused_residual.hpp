@@ -32,6 +32,7 @@
 // block_gemv's (another summation order).
 #include <memory>
 
+#include "flowsense/core/aligned_doubles.hpp"
 #include "flowsense/core/types.hpp"
 
 namespace flowsense {
@@ -61,14 +62,11 @@ public:
   void compute(const Vector& x, const Vector* b, Vector& r, Vector& g, WorkerPool* pool = nullptr) const;
 
 private:
-  struct Free {
-    void operator()(double* p) const;
-  };
   Index rows_ = 0, cols_ = 0;
   Index padded_cols_ = 0;  // Dp: a row's stride
   Index chunk_ = 1;
   Index block_start_[fused_residual_blocks + 1] = {};  // padded row index of each block, multiples of chunk_
-  std::unique_ptr<double[], Free> rows_major_;         // block_start_[K] / C chunks of C Dp doubles
+  AlignedDoubles rows_major_;         // block_start_[K] / C chunks of C Dp doubles
 };
 
 }  // namespace flowsense

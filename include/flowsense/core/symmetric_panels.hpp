@@ -31,6 +31,7 @@
 // Eigen's Q * x in the last bits (another summation order).
 #include <memory>
 
+#include "flowsense/core/aligned_doubles.hpp"
 #include "flowsense/core/types.hpp"
 
 namespace flowsense {
@@ -52,12 +53,9 @@ public:
   void product(const Vector& x, Vector& y, WorkerPool* pool = nullptr) const;
 
 private:
-  struct Free {
-    void operator()(double* p) const;
-  };
   Index size_ = 0;    // D
   Index groups_ = 0;  // panels: D rounded up to eight columns, / 8
-  std::unique_ptr<double[], Free> panels_;
+  AlignedDoubles panels_;
   Vector diagonal_;
 };
 
