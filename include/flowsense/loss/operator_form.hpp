@@ -83,8 +83,9 @@ struct OperatorFormOptions {
   OperatorForm form = OperatorForm::automatic;
   /// Threads for a packed operator's products, on one persistent worker pool:
   /// the normal form's Q x (core/symmetric_panels.hpp) and the plain form's
-  /// M x and M^T r (core/block_gemv.hpp, up to gemv_column_blocks = 4
-  /// threads); results are identical for every count. 1 keeps the caller's
+  /// pass over M (core/fused_residual.hpp, or M x and M^T r over M itself,
+  /// core/block_gemv.hpp; up to 4 threads either way); results are
+  /// identical for every count. 1 keeps the caller's
   /// thread only; 2 pays on an idle machine (docs/performance_kernels.md),
   /// not on a busy one, where a descheduled worker stalls every product.
   int threads = 1;

@@ -33,7 +33,8 @@ public:
   void adjoint(const Vector& y, Matrix& S) const final;
   using SensingOperator::adjoint;  // keep the allocating adjoint(y)
   /// apply() and adjoint() with the two products on a worker pool (the
-  /// loss' plain form with `threads` > 1): M is cut into fixed column blocks
+  /// loss' plain form with `threads` > 1 where it keeps no measurement-major
+  /// copy of M, loss/operator_form.hpp): M is cut into fixed column blocks
   /// (core/block_gemv.hpp), so these return the same bits as the overloads
   /// without a pool, for any pool size. `pool` may be null or busy.
   void apply(const Matrix& X, Vector& y, WorkerPool* pool) const;
