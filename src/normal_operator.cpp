@@ -18,7 +18,7 @@ NormalOperator::NormalOperator(const PackedOperator& op, const Vector& b, std::s
     throw std::invalid_argument("NormalOperator: expected b of length m = " + std::to_string(M.rows()) +
                                 ", got " + std::to_string(b.size()));
   const Index D = M.cols();
-  // Q in three fixed tasks, on the pool's threads (core/gram_matrix.hpp:
+  // Q on the pool's threads (core/gram_matrix.hpp: the lower triangle,
   // about half the flops of a full M^T M, the same bits for any thread
   // count); apply() and apply_rows() read only its lower triangle.
   share_pool(std::move(pool));

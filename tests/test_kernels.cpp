@@ -13,7 +13,8 @@
 // with several right-hand sides (symmetric_product_rows), over K too.
 //
 // Q = M^T M itself (core/gram_matrix.hpp) against the same long-double sum
-// with gamma_m, exactly symmetric, and bitwise the same on every thread count.
+// with gamma_m, exactly symmetric, and bitwise the same on every thread count,
+// over shapes at every edge of its tiles and k-blocks.
 //
 // Also the loss's per-thread memo of the last residual (src/sensing_loss.cpp),
 // which must return exactly what recomputing returns, and never another
@@ -117,9 +118,14 @@ TEST_CASE("symmetric product: bitwise the same result for every thread count", "
 
 TEST_CASE("gram matrix: Q = M^T M within Higham's bound, symmetric, bitwise the same for every thread count",
           "[kernels][oracle][threads]") {
-  // Shapes: one row or one column, D odd and even (the split at D / 2),
-  // Example 1.1's m = 240 with D across a panel boundary, and m > D.
-  for (const auto& [m, D] : std::vector<std::pair<Index, Index>>{{1, 1}, {5, 1}, {1, 7}, {7, 2}, {240, 65}, {241, 130}, {300, 129}}) {
+  // Shapes for the blocked kernel (src/gram_matrix.cpp; tiles of 3W x W
+  // entries, W = 8 with AVX-512, 4 with AVX, 2 with SSE2, and k-blocks of
+  // 256 rows of M): one row or one column, D within one tile, exactly one
+  // tile (24) and one column more, D across several tiles with a ragged
+  // last one, m within one k-block, exactly two (512), and one row past one
+  // (257) or two.
+  for (const auto& [m, D] : std::vector<std::pair<Index, Index>>{
+           {1, 1}, {5, 1}, {1, 7}, {7, 2}, {3, 8}, {512, 24}, {257, 25}, {240, 65}, {241, 130}, {300, 129}, {600, 47}}) {
     INFO("m = " << m << ", D = " << D);
     const Matrix M = Rng(40 + static_cast<std::uint64_t>(m + D)).normal_matrix(m, D);
     Matrix Q;
@@ -150,19 +156,25 @@ TEST_CASE("gram matrix: Q = M^T M within Higham's bound, symmetric, bitwise the 
   }
   // Above gram_matrix_threaded_flops the tasks do run on the pool (the
   // shapes above stay on the caller): the same bits, and Eigen's M^T M
-  // within the norm-wise bound gamma_m ||M||_F^2.
-  const Index m = 1300, D = 400;
-  REQUIRE(static_cast<double>(m) * D * (D + 1) >= gram_matrix_threaded_flops);
-  const Matrix M = Rng(77).normal_matrix(m, D);
-  Matrix Q1;
-  gram_matrix(M, Q1);
-  CHECK((Q1 - M.transpose() * M).norm() <= gamma_n(static_cast<double>(m)) * M.squaredNorm());
-  for (const int threads : {2, 3}) {
-    INFO("threads = " << threads);
-    WorkerPool pool(threads);
-    Matrix Qt;
-    gram_matrix(M, Qt, &pool);
-    REQUIRE((Qt - Q1).norm() == 0.0);
+  // within the norm-wise bound gamma_m ||M||_F^2. m ragged (1300 = 5 x 256
+  // + 20) or a whole number of k-blocks (1024), D ragged in both.
+  for (const auto& [m, D] : std::vector<std::pair<Index, Index>>{{1300, 400}, {1024, 450}}) {
+    INFO("m = " << m << ", D = " << D);
+    REQUIRE(static_cast<double>(m) * D * (D + 1) >= gram_matrix_threaded_flops);
+    const Matrix M = Rng(77 + static_cast<std::uint64_t>(m)).normal_matrix(m, D);
+    Matrix Q1;
+    gram_matrix(M, Q1);
+    CHECK((Q1 - Q1.transpose()).norm() == 0.0);
+    CHECK((Q1 - M.transpose() * M).norm() <= gamma_n(static_cast<double>(m)) * M.squaredNorm());
+    for (const int threads : {2, 3}) {
+      INFO("threads = " << threads);
+      WorkerPool pool(threads);
+      for (int call = 0; call < 2; ++call) {
+        Matrix Qt;
+        gram_matrix(M, Qt, &pool);
+        REQUIRE((Qt - Q1).norm() == 0.0);
+      }
+    }
   }
 }
 

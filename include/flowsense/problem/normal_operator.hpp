@@ -12,9 +12,9 @@
 //
 // One right-hand side of the factor flow then streams D^2 doubles once
 // instead of m D doubles twice: at d = 50, m = 5000 (paper 003) Q is 13 MB
-// against 51 MB read twice. Building Q costs m D (D + 1) flops once (three
-// fixed tasks, core/gram_matrix.hpp, on two of the loss' threads when it
-// has them), which loss/operator_form.hpp weighs against the savings.
+// against 51 MB read twice. Building Q costs m D (D + 1) flops once
+// (core/gram_matrix.hpp, on the loss' threads when it has them), which
+// loss/operator_form.hpp weighs against the savings.
 //
 // Accuracy. The gradient Q x - c equals M^T(M x - b) up to rounding of the
 // same absolute size, eps ||M||^2 ||x||, so gradients and trajectories agree
