@@ -297,14 +297,31 @@ TEST_CASE("normal form: whole dopri5 trajectories equal the plain path", "[norma
 TEST_CASE("normal form: results are bitwise identical for every thread count", "[normal][threads]") {
   const Size s = paper_003;
   const Problem pb = make_problem(s, 41);
-  const Matrix U = random_factor(s.d, s.d, s.d, 1.0, 42);
-  Matrix g1;
-  SensingLoss(pb, s.c, forced(OperatorForm::normal, 1)).gradient(U, g1);
-  for (const int threads : {2, 3, 4}) {
-    INFO("threads = " << threads);
-    Matrix g;
-    SensingLoss(pb, s.c, forced(OperatorForm::normal, threads)).gradient(U, g);
-    CHECK((g - g1).norm() == 0.0);
+  // Through each of the loss' paths that use Q: gradients (and their memo,
+  // on repeated calls), Hessian-vector products and the stiff steppers'
+  // frozen Jacobian, for a square factor, an odd number of columns and one.
+  for (const Index p : {s.d, Index{5}, Index{1}}) {
+    INFO("p = " << p);
+    const Matrix U = random_factor(s.d, p, p, 1.0, 42);
+    const Matrix V = random_factor(s.d, p, p, 1.0, 43);
+    const SensingLoss one(pb, s.c, forced(OperatorForm::normal, 1));
+    Matrix g1, h1, j1;
+    one.gradient(U, g1);
+    one.hessian_vector(U, V, h1);
+    FactorFlow(one).linearize(U)(V, j1);
+    for (const int threads : {2, 3, 4}) {
+      INFO("threads = " << threads);
+      const SensingLoss loss(pb, s.c, forced(OperatorForm::normal, threads));
+      Matrix g, h, j;
+      for (int round = 0; round < 3; ++round) {  // the first builds Q; later ones find the workers spinning
+        loss.gradient(U, g);
+        CHECK((g - g1).norm() == 0.0);
+        loss.hessian_vector(U, V, h);
+        CHECK((h - h1).norm() == 0.0);
+        FactorFlow(loss).linearize(U)(V, j);
+        CHECK((j - j1).norm() == 0.0);
+      }
+    }
   }
   // The batched product (K columns) too, and it equals K single products.
   const auto& op = dynamic_cast<const PackedOperator&>(*pb.op);
