@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 
 #include "flowsense/core/worker_pool.hpp"
 #include "simd_lanes.hpp"
@@ -15,7 +14,6 @@ namespace {
 using namespace simd;
 
 constexpr Index K = fused_residual_blocks;
-
 
 Index round_up(Index n, Index multiple) { return (n + multiple - 1) / multiple * multiple; }
 
@@ -34,15 +32,16 @@ Index rows_per_chunk(Index Dp) {
 }
 
 /// One sweep over the Dp columns of up to two chunks of C consecutive rows
-/// (interleaved: entries t..t+W-1 of row k at C t + k W): the dot products <a_k, x> of chunk `dot`
-/// into acc (if Dot), and the AXPY g += sum_k weight_k a_k of chunk `axpy`
-/// (if Axpy; a chunk whose r is known). Eight independent FMA chains in the
+/// (interleaved: entries t..t+W-1 of row k at C t + k W): the dot products
+/// <a_k, x> of chunk `dot` into acc (if Dot), and the AXPY
+/// g += sum_k weight_k a_k of chunk `axpy` (if Axpy; a chunk whose r is
+/// known). Eight independent FMA chains in the
 /// dot products (U vectors per row), two in each AXPY (even and odd rows).
 /// The arithmetic of each part is the same whether the other runs or not.
 /// Inlined, so that acc stays in registers.
 template <int C, bool Dot, bool Axpy>
-[[gnu::always_inline]] inline void sweep(const double* dot, const double* axpy, Index Dp, const double* x, const vec* weight, double* g,
-           vec (&acc)[C][8 / C]) {
+[[gnu::always_inline]] inline void sweep(const double* dot, const double* axpy, Index Dp, const double* x,
+                                         const vec* weight, double* g, vec (&acc)[C][8 / C]) {
   constexpr int U = 8 / C;
   for (int k = 0; k < C; ++k)
     for (int u = 0; u < U; ++u) acc[k][u] = broadcast(0.0);
@@ -81,11 +80,12 @@ template <int C, bool Dot, bool Axpy>
 ///
 /// Where two chunks fit in L1 (Example 1.1: 2 x 15 KB), the sweep that
 /// computes chunk i's dot products also adds chunk i - 1 into g, so the
-/// loads of the two overlap (measured 9.6 against 11.5 us a call at d = 30,
-/// m = 240). Where they do not (paper 003's D = 1275: 2 x 40 KB), each chunk
-/// is added right after its own dot products, while it is still in L1
-/// (66 against 92 us at m = 400 with the overlapped sweep, whose AXPY then
-/// reads from L2). Same arithmetic in both orders, so the same bits.
+/// loads of the two overlap (measured 6.6-6.8 against 7.7-8.2 us a call at
+/// d = 30, m = 240). Where they do not (paper 003's D = 1275: 2 x 40 KB),
+/// each chunk is added right after its own dot products, while it is still
+/// in L1 (58-60 against 82-84 us at m = 400 with the overlapped sweep, whose
+/// AXPY then reads from L2). Same arithmetic in both orders, so the same
+/// bits.
 template <int C>
 void block_kernel(const double* rows, Index first, Index last, Index Dp, const double* x, const double* b,
                   double* r, double* g) {
@@ -130,7 +130,7 @@ FusedResidual::FusedResidual(const Matrix& M) : rows_(M.rows()), cols_(M.cols())
   const Index chunks = (rows_ + chunk_ - 1) / chunk_;
   for (Index J = 0; J <= K; ++J) block_start_[J] = chunk_ * (J * chunks / K);
   const Index Mp = block_start_[K], Dp = padded_cols_;
-  double* p = rows_major_.reserve(Mp * Dp);
+  double* p = chunks_.reserve(Mp * Dp);
   std::fill(p, p + Mp * Dp, 0.0);
   // Chunk by chunk, W columns at a time: entry (i0 + k, j) of M goes to
   // i0 Dp + C (j - l) + k W + l, l = j mod W (no division per entry: the
@@ -173,7 +173,7 @@ void FusedResidual::compute(const Vector& x, const Vector* b, Vector& r, Vector&
   else std::fill(bp, bp + m, 0.0);
   std::fill(bp + m, bp + Mp, 0.0);
 
-  const double* rows = rows_major_.data();
+  const double* rows = chunks_.data();
   auto run_block = [&](Index J) {
     const Index first = block_start_[J], last = block_start_[J + 1];
     double* gJ = gp + J * Dp;

@@ -63,10 +63,10 @@ public:
 
 private:
   Index rows_ = 0, cols_ = 0;
-  Index padded_cols_ = 0;  // Dp: a row's stride
+  Index padded_cols_ = 0;  // Dp: D rounded up to whole SIMD vectors (a chunk is C Dp doubles)
   Index chunk_ = 1;
   Index block_start_[fused_residual_blocks + 1] = {};  // padded row index of each block, multiples of chunk_
-  AlignedDoubles rows_major_;         // block_start_[K] / C chunks of C Dp doubles
+  AlignedDoubles chunks_;  // block_start_[K] / C chunks of C Dp doubles
 };
 
 }  // namespace flowsense
