@@ -239,7 +239,6 @@ std::string SensingLoss::operator_form_report() const {
   return (f.use_normal ? std::string("normal") : plain) + " (automatic; " + f.cost.describe() + ")";
 }
 
-
 void SensingLoss::residual(const Matrix& U, Vector& r) const { r = form_->residual(*op_, b_, U).r; }
 
 Vector SensingLoss::residual(const Matrix& U) const {
@@ -341,16 +340,12 @@ void SensingLoss::hessian_vector(const Matrix& U, const Matrix& V, Matrix& HV) c
   const Matrix W = sym + sym.transpose();  // U V^T + V U^T
   Matrix first, second;
   normal_apply_times(W, U, first);
-  if (normal_form()) {
+  if (normal_form() || form_->fused()) {  // A*(r) as a d x d matrix is at hand
     Matrix S;
     residual_adjoint(U, S);
     second.noalias() = S * V;
-  } else if (const ResidualMemo& memo = form_->residual(*op_, b_, U); memo.has_adjoint) {
-    Matrix S;
-    unpack_symmetric(memo.g, op_->dim(), S);
-    second.noalias() = S * V;
   } else {
-    form_->adjoint_times(*op_, memo.r, V, second);
+    form_->adjoint_times(*op_, form_->residual(*op_, b_, U).r, V, second);
   }
   HV = 2.0 * c_ * (first + second);
 }

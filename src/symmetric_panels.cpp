@@ -49,7 +49,6 @@ Index thread_rank() {
   return rank;
 }
 
-
 #if defined(__AVX512F__)
 /// For eight vectors of eight lanes, the vector of their sums: lane k is
 /// ((a_k[0] + a_k[1]) + (a_k[2] + a_k[3])) + ((a_k[4] + a_k[5]) + (a_k[6] + a_k[7])).

@@ -41,6 +41,14 @@ inline constexpr double unit_roundoff = std::numeric_limits<double>::epsilon() /
 /// of Numerical Algorithms, 2nd ed., section 3.1).
 inline double gamma_n(double n) { return n * unit_roundoff / (1 - n * unit_roundoff); }
 
+/// n independent standard normal entries from Rng(seed).
+inline Vector normal_vector(Index n, std::uint64_t seed) {
+  Rng rng(seed);
+  Vector x(n);
+  for (Index i = 0; i < n; ++i) x[i] = rng.normal();
+  return x;
+}
+
 /// How many entries of `got` (= A v - b computed in double; b null: A v)
 /// are farther from the long-double sum than gamma (|A| |v| + |b|),
 /// Higham's bound for a computed sum in any order.

@@ -35,18 +35,12 @@
 
 using namespace flowsense;
 using oracle::gamma_n;
+using oracle::normal_vector;
 using oracle::outside_higham_bound;
 using oracle::relative_error;
 using oracle::Sci;
 
 namespace {
-
-Vector normal_vector(Index n, std::uint64_t seed) {
-  Rng rng(seed);
-  Vector x(n);
-  for (Index i = 0; i < n; ++i) x[i] = rng.normal();
-  return x;
-}
 
 // (m, D): D below, at and not divisible by the block count; m = 1 and odd m;
 // Example 1.1 (240, 465) and one more row and column.

@@ -23,15 +23,11 @@
 
 using namespace flowsense;
 using oracle::gamma_n;
+using oracle::normal_vector;
 using oracle::outside_higham_bound;
 using oracle::Sci;
 
 namespace {
-
-Vector normal_vector(Index n, std::uint64_t seed) {
-  Rng rng(seed);
-  return rng.normal_matrix(n, 1).col(0);
-}
 
 // (m, D): tiny ones, m below and not divisible by the block count or a
 // chunk, D not a whole number of SIMD vectors; Example 1.1 (240, 465);
