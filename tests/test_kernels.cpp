@@ -124,6 +124,18 @@ TEST_CASE("gram matrix: Q = M^T M within Higham's bound, symmetric, bitwise the 
   // tile (24) and one column more, D across several tiles with a ragged
   // last one, m within one k-block, exactly two (512), and one row past one
   // (257) or two.
+  // Q from the pool's threads, `calls` times each: bitwise the same as on one.
+  auto same_bits_on_threads = [](const Matrix& M, const Matrix& Q, int calls) {
+    for (const int threads : {2, 3}) {
+      INFO("threads = " << threads);
+      WorkerPool pool(threads);
+      for (int call = 0; call < calls; ++call) {
+        Matrix Qt;
+        gram_matrix(M, Qt, &pool);
+        REQUIRE((Qt - Q).norm() == 0.0);
+      }
+    }
+  };
   for (const auto& [m, D] : std::vector<std::pair<Index, Index>>{
            {1, 1}, {5, 1}, {1, 7}, {7, 2}, {3, 8}, {512, 24}, {257, 25}, {240, 65}, {241, 130}, {300, 129}, {600, 47}}) {
     INFO("m = " << m << ", D = " << D);
@@ -144,15 +156,7 @@ TEST_CASE("gram matrix: Q = M^T M within Higham's bound, symmetric, bitwise the 
         if (!(std::abs(Q(i, j) - exact) <= gamma_n(static_cast<double>(m)) * bound)) ++bad;
       }
     CHECK(bad == 0);
-    for (const int threads : {2, 3}) {
-      INFO("threads = " << threads);
-      WorkerPool pool(threads);
-      for (int call = 0; call < 3; ++call) {
-        Matrix Qt;
-        gram_matrix(M, Qt, &pool);
-        REQUIRE((Qt - Q).norm() == 0.0);
-      }
-    }
+    same_bits_on_threads(M, Q, 3);
   }
   // Above gram_matrix_threaded_flops the tasks do run on the pool (the
   // shapes above stay on the caller): the same bits, and Eigen's M^T M
@@ -166,15 +170,7 @@ TEST_CASE("gram matrix: Q = M^T M within Higham's bound, symmetric, bitwise the 
     gram_matrix(M, Q1);
     CHECK((Q1 - Q1.transpose()).norm() == 0.0);
     CHECK((Q1 - M.transpose() * M).norm() <= gamma_n(static_cast<double>(m)) * M.squaredNorm());
-    for (const int threads : {2, 3}) {
-      INFO("threads = " << threads);
-      WorkerPool pool(threads);
-      for (int call = 0; call < 2; ++call) {
-        Matrix Qt;
-        gram_matrix(M, Qt, &pool);
-        REQUIRE((Qt - Q1).norm() == 0.0);
-      }
-    }
+    same_bits_on_threads(M, Q1, 2);
   }
 }
 
