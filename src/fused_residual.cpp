@@ -38,15 +38,17 @@ Index rows_per_chunk(Index Dp) {
 /// known). Eight independent FMA chains in the
 /// dot products (U vectors per row), two in each AXPY (even and odd rows).
 /// The arithmetic of each part is the same whether the other runs or not.
-/// Inlined, so that acc stays in registers.
-template <int C, bool Dot, bool Axpy>
+/// With Init the AXPY starts from zero instead of loading g (the block's
+/// first chunk): the same bits as adding to a zeroed g, without zeroing it
+/// first or reading it back. Inlined, so that acc stays in registers.
+template <int C, bool Dot, bool Axpy, bool Init = false>
 [[gnu::always_inline]] inline void sweep(const double* dot, const double* axpy, Index Dp, const double* x,
                                          const vec* weight, double* g, vec (&acc)[C][8 / C]) {
   constexpr int U = 8 / C;
   for (int k = 0; k < C; ++k)
     for (int u = 0; u < U; ++u) acc[k][u] = broadcast(0.0);
   auto add = [&](Index t) {
-    vec even = load(g + t);
+    vec even = Init ? vec{} : load(g + t);
     if constexpr (C == 1) {
       store(g + t, even + load(axpy + t) * weight[0]);
     } else {
@@ -90,7 +92,10 @@ template <int C>
 void block_kernel(const double* rows, Index first, Index last, Index Dp, const double* x, const double* b,
                   double* r, double* g) {
   constexpr int U = 8 / C;
-  std::fill(g, g + Dp, 0.0);
+  if (last == first) {  // no rows: g_J = 0
+    std::fill(g, g + Dp, 0.0);
+    return;
+  }
   vec acc[C][U], weight[C];
   const bool overlap = 2 * C * Dp * Index(sizeof(double)) <= 32 * 1024;
   auto finish = [&](Index i) {  // r and the weights of chunk i from acc
@@ -106,7 +111,10 @@ void block_kernel(const double* rows, Index first, Index last, Index Dp, const d
       const double* chunk = rows + i * Dp;
       sweep<C, true, false>(chunk, nullptr, Dp, x, weight, g, acc);
       finish(i);
-      sweep<C, false, true>(nullptr, chunk, Dp, x, weight, g, acc);
+      if (i == first)
+        sweep<C, false, true, true>(nullptr, chunk, Dp, x, weight, g, acc);
+      else
+        sweep<C, false, true>(nullptr, chunk, Dp, x, weight, g, acc);
     }
     return;
   }
@@ -114,11 +122,17 @@ void block_kernel(const double* rows, Index first, Index last, Index Dp, const d
     const double* chunk = rows + i * Dp;
     if (i == first)
       sweep<C, true, false>(chunk, nullptr, Dp, x, weight, g, acc);
+    else if (i == first + C)
+      sweep<C, true, true, true>(chunk, chunk - C * Dp, Dp, x, weight, g, acc);
     else
       sweep<C, true, true>(chunk, chunk - C * Dp, Dp, x, weight, g, acc);
     finish(i);
   }
-  if (last > first) sweep<C, false, true>(nullptr, rows + (last - C) * Dp, Dp, x, weight, g, acc);
+  const double* tail = rows + (last - C) * Dp;
+  if (last - first == C)  // one chunk: its AXPY is the first
+    sweep<C, false, true, true>(nullptr, tail, Dp, x, weight, g, acc);
+  else
+    sweep<C, false, true>(nullptr, tail, Dp, x, weight, g, acc);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "flowsense/flow/factor_flow.hpp"
 #include "flowsense/integrate/integrate.hpp"
+#include "flowsense/integrate/integrate_impl.hpp"  // detail::all_finite
 #include "flowsense/integrate/stop_rules.hpp"
 #include "flowsense/observe/metrics.hpp"
 #include "flowsense/problem/full_observation.hpp"
@@ -90,6 +91,31 @@ TEST_CASE("training error below a level: target_reached, rows kept", "[stop_rule
     CHECK(t.back() == summary.last.t);
     CHECK(s.loss.training_error(U) == err.back());
     CHECK(trajectory.summary.termination == Termination::target_reached);
+  }
+}
+
+TEST_CASE("the driver's finiteness check agrees with Eigen's allFinite entry by entry", "[stop_rules][divergence]") {
+  // detail::all_finite (one pass: the sum of x * 0) against Eigen's
+  // allFinite(): one bad entry anywhere, of each kind, next to the largest
+  // finite values (whose products with 0 must not overflow) and -0.
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double big = std::numeric_limits<double>::max();
+  CHECK(detail::all_finite(Matrix(0, 0)));
+  Matrix X = Matrix::Constant(7, 3, big);
+  X(1, 1) = -big;
+  X(2, 0) = -0.0;
+  X(3, 2) = std::numeric_limits<double>::denorm_min();
+  REQUIRE(X.allFinite());
+  CHECK(detail::all_finite(X));
+  for (const double bad : {inf, -inf, nan}) {
+    for (Index i = 0; i < X.size(); ++i) {
+      Matrix Y = X;
+      Y.data()[i] = bad;
+      INFO("entry " << i << " = " << bad);
+      CHECK_FALSE(Y.allFinite());
+      CHECK_FALSE(detail::all_finite(Y));
+    }
   }
 }
 

