@@ -9,9 +9,9 @@
 // run(tasks, task) calls task(k) for k = 0 .. tasks-1, each exactly once, on
 // the workers and the calling thread, and returns when all are done. Task 0
 // is always the caller's, so that the same part of a kernel's data stays on
-// the same core from call to call; the others are claimed in increasing order
-// by whichever thread is free, so a task's
-// result must not depend on the thread that runs it; kernels that split
+// the same core from call to call; the others are claimed in increasing
+// order by whichever thread is free, so a task's result must not depend on
+// the thread that runs it; kernels that split
 // their work into a fixed set of tasks (independent of the thread count) are
 // then bitwise repeatable for any number of threads. The caller never waits
 // for a worker that has not started (a descheduled worker on a busy machine
