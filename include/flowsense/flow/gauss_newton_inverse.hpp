@@ -90,7 +90,11 @@ private:
   Matrix S_;  ///< A*(r(U))
   double floor_;  ///< smallest diagonal shift: keeps I/a + G positive definite in floating point
   mutable Matrix shifted_;  ///< workspace: I/a + G
-  mutable Eigen::LLT<Matrix> llt_;
+  // Factored once (of an empty matrix) at construction: Eigen 3.4's default
+  // LLT leaves its ComputationInfo uninitialized, and moving this object
+  // (bdf.hpp emplaces the preconditioner) would read it (UBSan: an invalid
+  // enum value).
+  mutable Eigen::LLT<Matrix> llt_{Matrix()};
   mutable double factored_a_ = std::numeric_limits<double>::quiet_NaN();
   mutable bool factored_ok_ = false;
   mutable std::uint64_t factorizations_ = 0;
