@@ -13,7 +13,7 @@ Steps (docs/performance.md explains the choices):
      (bench_odeint), CVODE BDF + GMRES (bench_cvode, if built), NumPy GD loops
      and scipy solve_ivp (peers/python_peers.py); the median wall time of up
      to --repeats runs (runs longer than 20 s are not repeated; runs under
-     0.1 s run again, up to 21 times: SHORT_RUN), evaluation
+     0.1 s run again, up to 21 times, except with --quick: SHORT_RUN), evaluation
      counts, and the final state, from which this script computes the error
      ||U U^T - Xref||_F / ||Xref||_F and the relative training error itself;
   3. problem 5: the Example 1.1 sweep through experiment/sweep.hpp on 1 and 2
@@ -185,7 +185,7 @@ def run_tool(args, ctx, tool, method, cmd, env, rtol):
 
     load0 = os.getloadavg()[0]
     code, _, err, elapsed = invoke(args.repeats)
-    more = short_run_repeats(args.repeats, result) if code == 0 else None
+    more = short_run_repeats(args.repeats, result) if code == 0 and not args.quick else None
     if more:
         code, _, err, elapsed_more = invoke(more)
         elapsed += elapsed_more
