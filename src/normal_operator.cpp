@@ -37,7 +37,7 @@ void NormalOperator::set_threads(int threads) {
   if (threads_ == 1)
     pool_.reset();
   else if (!pool_ || pool_->threads() != threads_)
-    pool_ = std::make_shared<WorkerPool>(threads_);
+    pool_ = WorkerPool::shared(threads_);
 }
 
 void NormalOperator::share_pool(std::shared_ptr<WorkerPool> pool) {

@@ -204,7 +204,7 @@ SensingLoss::SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, do
                                 std::to_string(form.required_speedup));
   form_->options = form;
   form_->packed = dynamic_cast<const PackedOperator*>(op_.get());
-  if (form_->packed && form.threads > 1) form_->pool = std::make_shared<WorkerPool>(form.threads);
+  if (form_->packed && form.threads > 1) form_->pool = WorkerPool::shared(form.threads);
   if (form.form == OperatorForm::normal && !form_->packed)
     throw std::invalid_argument("SensingLoss: operator_form \"normal\" needs a packed operator (gaussian or "
                                 "matrices), got \"" + op_->name() + "\"");

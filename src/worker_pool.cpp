@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -82,7 +83,16 @@ struct WorkerPool::Shared {
         continue;
       }
       cpu_relax();
-      if (spins % 64 == 0 && std::chrono::steady_clock::now() - idle_since > spin_time) {
+      if (spins % 64 != 0) continue;
+      // Give the core back now and then: a worker that the scheduler put on
+      // the caller's core (it happens when it starts while the other core
+      // is still busy) would otherwise spin the caller off it for whole time
+      // slices, and a loop of short runs then takes up to twice as long
+      // until the worker is moved (problem 1's 2-thread GD: 10-14 ms against
+      // ~7 ms; docs/performance.md). On a core of its own the yield returns
+      // at once.
+      std::this_thread::yield();
+      if (std::chrono::steady_clock::now() - idle_since > spin_time) {
         std::unique_lock<std::mutex> lock(sleep_mutex);
         sleeping.fetch_add(1);
         wake.wait(lock, [&] { return stop.load() || (ticket.load() >> 32) != seen; });
@@ -103,6 +113,15 @@ WorkerPool::~WorkerPool() {
   }
   shared_->wake.notify_all();
   for (auto& t : shared_->workers) t.join();
+}
+
+std::shared_ptr<WorkerPool> WorkerPool::shared(int threads) {
+  static std::mutex mutex;
+  static std::map<int, std::shared_ptr<WorkerPool>> pools;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::shared_ptr<WorkerPool>& pool = pools[threads < 1 ? 1 : threads];
+  if (!pool) pool = std::make_shared<WorkerPool>(threads);
+  return pool;
 }
 
 bool WorkerPool::try_run(Index tasks, const std::function<void(Index)>& task) {

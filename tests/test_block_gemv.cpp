@@ -188,7 +188,7 @@ TEST_CASE("plain form on threads: agrees with the dense sum over the A_i, and GD
   CHECK((U1 - U0).norm() > 0.0);
 }
 
-TEST_CASE("plain form on threads: one pool per loss, shared by copies and the normal form",
+TEST_CASE("plain form on threads: the process's pool, shared by losses and their normal form",
           "[kernels][threads][plain_threads]") {
   const Problem pb = Problem::noiseless(std::make_shared<GaussianOperator>(4, 12, GaussianScale::unit, 940),
                                         planted_trace_one(4, 1, 941));
@@ -198,9 +198,16 @@ TEST_CASE("plain form on threads: one pool per loss, shared by copies and the no
   CHECK(loss.worker_pool()->threads() == 3);
   const SensingLoss copy = loss;
   CHECK(copy.worker_pool() == loss.worker_pool());
+  // Another loss of the same thread count uses the same workers (no thread
+  // started per loss: WorkerPool::shared); another count, other workers.
+  const SensingLoss other(pb, 0.5, plain(3));
+  CHECK(other.worker_pool() == loss.worker_pool());
+  CHECK(other.worker_pool() == WorkerPool::shared(3).get());
   OperatorFormOptions normal = plain(2);
   normal.form = OperatorForm::normal;
   const SensingLoss with_q(pb, 0.25, normal);
   REQUIRE(with_q.normal_form() != nullptr);
   CHECK(with_q.normal_form()->threads() == 2);  // from the loss' pool (share_pool)
+  CHECK(with_q.worker_pool() != loss.worker_pool());
+  CHECK(with_q.worker_pool() == WorkerPool::shared(2).get());
 }

@@ -20,6 +20,9 @@
 // which must return exactly what recomputing returns, and never another
 // loss's residual.
 #include <catch2/catch.hpp>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -342,6 +345,54 @@ TEST_CASE("worker pool: the first run right after construction is shared with th
     INFO("round " << round);
     REQUIRE(overlapped);
   }
+}
+
+#if defined(__linux__)
+TEST_CASE("worker pool: with the caller and its worker on one core, every run completes", "[kernels][threads]") {
+  // The case the scheduler produced by itself (a worker started beside the
+  // caller): the worker runs only when the caller is preempted, so the
+  // caller must never wait for a task nobody can run, and a worker that
+  // claimed one must still finish it.
+  cpu_set_t saved;
+  REQUIRE(sched_getaffinity(0, sizeof saved, &saved) == 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  int cpu = 0;
+  while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &saved)) ++cpu;
+  REQUIRE(cpu < CPU_SETSIZE);
+  CPU_SET(cpu, &one);
+  REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);  // this thread; the pool's workers inherit it
+  {
+    WorkerPool pool(3);
+    constexpr Index tasks = 8;
+    volatile double sink = 0;
+    bool all_once = true;
+    for (int call = 0; call < 3000; ++call) {
+      std::vector<std::atomic<int>> runs(tasks);
+      REQUIRE(pool.try_run(tasks, [&](Index k) {
+        runs[static_cast<std::size_t>(k)].fetch_add(1);
+        for (int i = 0; i < 200; ++i) sink = sink + 1e-9 * i;
+      }));
+      for (Index k = 0; k < tasks; ++k) all_once = all_once && runs[static_cast<std::size_t>(k)].load() == 1;
+    }
+    CHECK(all_once);
+  }
+  REQUIRE(sched_setaffinity(0, sizeof saved, &saved) == 0);
+}
+#endif
+
+TEST_CASE("worker pool: the process's pools", "[kernels][threads]") {
+  const auto two = WorkerPool::shared(2);
+  REQUIRE(two != nullptr);
+  CHECK(two->threads() == 2);
+  CHECK(WorkerPool::shared(2) == two);
+  CHECK(WorkerPool::shared(3) != two);
+  CHECK(WorkerPool::shared(3)->threads() == 3);
+  CHECK(WorkerPool::shared(1)->threads() == 1);
+  CHECK(WorkerPool::shared(0)->threads() == 1);  // as WorkerPool(0)
+  std::atomic<int> n{0};
+  CHECK(two->try_run(4, [&](Index) { n.fetch_add(1); }) == true);
+  CHECK(n.load() == 4);
 }
 
 TEST_CASE("worker pool: task 0 always runs on the calling thread", "[kernels][threads]") {

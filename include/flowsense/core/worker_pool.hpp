@@ -4,7 +4,11 @@
 // evaluation of a flow, ~60 us at paper 003's size (D = 1275), while starting
 // a std::thread costs ~10-30 us. The pool starts its workers once; between
 // calls they spin for a short while (a GD loop calls again within ~100 us)
-// and then sleep on a condition variable, so an idle pool costs nothing.
+// and then sleep on a condition variable, so an idle pool costs nothing;
+// while spinning they yield the core now and then, at no measurable cost on
+// a core of their own (tens of thousands of calls of the fused kernel, with
+// and without), and so hand the core back where the scheduler put a worker
+// beside the caller.
 //
 // run(tasks, task) calls task(k) for k = 0 .. tasks-1, each exactly once, on
 // the workers and the calling thread, and returns when all are done. Task 0
@@ -36,6 +40,16 @@ public:
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   int threads() const { return threads_; }
+
+  /// The process's pool of `threads` threads, started at the first call and
+  /// kept until the process exits (idle workers sleep). Losses and normal
+  /// operators share it rather than each starting its own threads: every
+  /// start is another chance for the scheduler to put a worker on the
+  /// caller's core (it did, for a worker started right after the previous
+  /// loss's had exited), where it runs only when the caller is preempted
+  /// until the scheduler moves it. Concurrent users of one pool are safe:
+  /// try_run() refuses all but one, and the others compute alone.
+  static std::shared_ptr<WorkerPool> shared(int threads);
 
   /// Runs task(0), ..., task(tasks - 1) (see the header comment). Returns
   /// false, having run nothing, if another run is in progress.
