@@ -50,8 +50,13 @@ nlohmann::json make_manifest(const nlohmann::json& fields) {
   // (FMA contractions under -march=native), so the manifest says which it was.
   m["build"] = {{"compiler", build_compiler}, {"arch_flags", build_arch_flags}};
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  // gmtime_r, not std::gmtime: a sweep writes manifests from several
+  // threads, and std::gmtime's static result raced between them (found by
+  // ThreadSanitizer; `bash scripts/run.sh sanitize thread`).
+  std::tm utc{};
+  gmtime_r(&now, &utc);
   char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
   m["created_utc"] = buf;
   for (auto it = fields.begin(); it != fields.end(); ++it) m[it.key()] = it.value();
   return m;
