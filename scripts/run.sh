@@ -13,6 +13,10 @@
 #                              build bench/bench_operators (in BENCH_BUILD_DIR) and print the
 #                              table of time per right-hand side against d for every sensing
 #                              operator. docs/operators.md.
+#   bash scripts/run.sh sanitize [address,undefined|thread] [ctest options]
+#                              build everything with the sanitizers (RelWithDebInfo, in
+#                              build-<sanitizers>) and run the test suite under them; a
+#                              check by hand, not part of CI (README).
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,8 +77,18 @@ case "${1:-}" in
     cmake --build "$dir" -j "${JOBS:-$(nproc)}" --target bench_operators
     "$dir/bench/bench_operators" "$@"
     ;;
+  sanitize)
+    shift
+    sanitizers=address,undefined
+    if [ $# -gt 0 ] && [[ "$1" != -* ]]; then sanitizers=$1; shift; fi
+    install_dependencies
+    dir=build-${sanitizers//,/-}
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLOWSENSE_SANITIZE="$sanitizers"
+    cmake --build "$dir" -j "${JOBS:-$(nproc)}"
+    (cd "$dir" && ctest --output-on-failure -j "${JOBS:-$(nproc)}" "$@")
+    ;;
   *)
-    echo "usage: bash scripts/run.sh main|test|bench|bench-operators" >&2
+    echo "usage: bash scripts/run.sh main|test|bench|bench-operators|sanitize" >&2
     exit 2
     ;;
 esac
