@@ -84,13 +84,14 @@ struct WorkerPool::Shared {
       }
       cpu_relax();
       if (spins % 64 != 0) continue;
-      // Give the core back now and then: a worker that the scheduler put on
-      // the caller's core (it happens when it starts while the other core
-      // is still busy) would otherwise spin the caller off it for whole time
-      // slices, and a loop of short runs then takes up to twice as long
-      // until the worker is moved (problem 1's 2-thread GD: 10-14 ms against
-      // ~7 ms; docs/performance.md). On a core of its own the yield returns
-      // at once.
+      // Give the core back now and then. The scheduler can put a worker on
+      // the caller's core (it did, for one started ~0.1 ms after another
+      // thread had exited on the other core); there, woken by a run, it
+      // preempted the caller and spun its whole spin_time while the caller
+      // could not publish the next run, and a loop of short runs took up to
+      // twice as long until the worker was moved (problem 1's 2-thread GD:
+      // 10-14 ms against ~7 ms; docs/performance.md). On a core of its own
+      // the yield returns at once.
       std::this_thread::yield();
       if (std::chrono::steady_clock::now() - idle_since > spin_time) {
         std::unique_lock<std::mutex> lock(sleep_mutex);

@@ -36,8 +36,9 @@
 // GEMV on the full Q, which is what bounds it), from a copy of that triangle
 // in aligned panels (half of Q's memory again: 6.5 MB next to Q's 13 MB at
 // paper 003's size). set_threads(T > 1) uses the process's pool of T
-// threads (WorkerPool::shared, core/worker_pool.hpp) for the products; the work is cut into fixed blocks whatever T is, so results are
-// bitwise identical across thread counts (tests/test_normal_operator.cpp).
+// threads (WorkerPool::shared, core/worker_pool.hpp) for the products; the
+// work is cut into fixed blocks whatever T is, so results are bitwise
+// identical across thread counts (tests/test_normal_operator.cpp).
 // The batched product apply_rows() reads the same triangle once for K
 // right-hand sides, 2K FMAs per entry loaded.
 #include <memory>
