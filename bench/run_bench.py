@@ -173,9 +173,6 @@ def run_tool(args, ctx, tool, method, cmd, env, rtol):
     tag = f"{tool}_{method}".replace("+", "_") + suffix
     final = os.path.join(ctx["rdir"], tag + ".npy")
     result = os.path.join(ctx["rdir"], tag + ".json")
-    for f in (final, result):
-        if os.path.exists(f):
-            os.remove(f)
     def invoke(repeats):
         for f in (final, result):
             if os.path.exists(f):
