@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <memory>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -97,6 +98,49 @@ TEST_CASE("fused residual: bitwise the same result for every thread count", "[ke
         REQUIRE((r - r1).norm() == 0.0);
         REQUIRE((g - g1).norm() == 0.0);
       }
+    }
+  }
+}
+
+TEST_CASE("fused residual: a new b, or another kernel's, counts at once on every thread count",
+          "[kernels][threads][fused]") {
+  // The padded b is rewritten only when its bits change (so that the
+  // workers keep it in cache); one workspace per thread serves every kernel.
+  // Oracle: each kernel's result on a thread that never ran a kernel before.
+  const Matrix M1 = Rng(720).normal_matrix(240, 465), M2 = Rng(721).normal_matrix(33, 17);
+  const FusedResidual k1(M1), k2(M2);
+  const Vector x1 = normal_vector(465, 722), x2 = normal_vector(17, 723);
+  Vector b1 = normal_vector(240, 724), b2 = normal_vector(33, 725);
+  Vector b1_changed = b1;
+  b1_changed[239] = -b1_changed[239];  // the last row only
+  struct Result {
+    Vector r, g;
+  };
+  auto fresh = [](const FusedResidual& k, const Vector& x, const Vector* b) {
+    Result out;
+    std::thread([&] { k.compute(x, b, out.r, out.g); }).join();
+    return out;
+  };
+  const Result want1 = fresh(k1, x1, &b1), want1_changed = fresh(k1, x1, &b1_changed), want2 = fresh(k2, x2, &b2),
+               want1_no_b = fresh(k1, x1, nullptr);
+  REQUIRE(want1.r[239] != want1_changed.r[239]);
+  std::vector<std::unique_ptr<WorkerPool>> pools;
+  pools.push_back(nullptr);
+  for (const int threads : {2, 3, 4}) pools.push_back(std::make_unique<WorkerPool>(threads));
+  for (const auto& pool : pools) {
+    INFO("threads = " << (pool ? pool->threads() : 1));
+    auto check = [&](const FusedResidual& k, const Vector& x, const Vector* b, const Result& want) {
+      Result got;
+      k.compute(x, b, got.r, got.g, pool.get());
+      CHECK((got.r - want.r).norm() == 0.0);
+      CHECK((got.g - want.g).norm() == 0.0);
+    };
+    for (int round = 0; round < 2; ++round) {
+      check(k1, x1, &b1, want1);
+      check(k1, x1, &b1_changed, want1_changed);
+      check(k2, x2, &b2, want2);  // another kernel, another m, in the same workspace
+      check(k1, x1, &b1, want1);
+      check(k1, x1, nullptr, want1_no_b);
     }
   }
 }

@@ -24,11 +24,13 @@
 //
 // Repeatable for any thread count. The rows are cut into
 // `fused_residual_blocks` fixed blocks; block J writes its entries of r and
-// its own partial sum g_J, and g = g_0 + g_1 + ... in block order. The
-// threads of a WorkerPool (core/worker_pool.hpp) only decide who computes
-// which block (consecutive blocks per thread, so each thread streams one
-// contiguous range of M and keeps it in its own cache), so the bits do not
-// depend on the number of threads. They differ in the last bits from
+// its own partial sum g_J, and g = (g_0 + g_1) + (g_2 + g_3) entry by
+// entry (pairs first, so that a thread with both blocks of a pair passes
+// one sum to the caller, not two). The threads of a WorkerPool
+// (core/worker_pool.hpp) only decide who computes which block (consecutive
+// blocks per thread, so each thread streams one contiguous range of M and
+// keeps it in its own cache) and who adds a pair, so the bits do not depend
+// on the number of threads. They differ in the last bits from
 // block_gemv's (another summation order).
 #include <memory>
 
