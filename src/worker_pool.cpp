@@ -12,6 +12,9 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
 
 namespace flowsense {
 
@@ -33,6 +36,35 @@ constexpr auto spin_time = std::chrono::microseconds(200);
 // saw or nothing: a claim with a stale generation fails its compare-exchange.
 constexpr std::uint64_t index_mask = 0xffffffffull;
 constexpr std::uint64_t closed = index_mask;  // no task claimable
+
+// fork() copies only the thread that calls it: in the child, a pool made
+// before the fork has no workers, and its mutexes may have been held by a
+// worker at that moment (a sleeping worker takes one briefly), so touching
+// them could block forever. Each pool remembers this count at its making;
+// the child's fork handler increments it, so a pool can tell that it is a
+// copy and leave its mutexes alone (header comment).
+std::atomic<unsigned> fork_count{0};
+
+std::mutex& shared_pools_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+void register_fork_handlers() {
+#if defined(__unix__) || defined(__APPLE__)
+  // The map of shared pools is locked across fork(), so that the child finds
+  // it consistent and its mutex free.
+  static const bool registered = [] {
+    pthread_atfork([] { shared_pools_mutex().lock(); }, [] { shared_pools_mutex().unlock(); },
+                   [] {
+                     fork_count.fetch_add(1, std::memory_order_relaxed);
+                     shared_pools_mutex().unlock();
+                   });
+    return true;
+  }();
+  (void)registered;
+#endif
+}
 
 }  // namespace
 
@@ -103,11 +135,21 @@ struct WorkerPool::Shared {
   }
 };
 
-WorkerPool::WorkerPool(int threads) : threads_(threads < 1 ? 1 : threads), shared_(std::make_unique<Shared>()) {
+WorkerPool::WorkerPool(int threads)
+    : threads_(threads < 1 ? 1 : threads), shared_(std::make_unique<Shared>()) {
+  register_fork_handlers();
+  made_in_ = fork_count.load(std::memory_order_relaxed);
   for (int k = 1; k < threads_; ++k) shared_->workers.emplace_back([s = shared_.get()] { s->worker_loop(); });
 }
 
 WorkerPool::~WorkerPool() {
+  if (made_in_ != fork_count.load(std::memory_order_relaxed)) {
+    // A copy made by fork(): its threads do not exist here and its mutexes
+    // may be locked for good; joining or destroying them is undefined, so
+    // they are left as they are (a few hundred bytes, once per fork).
+    (void)shared_.release();
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(shared_->sleep_mutex);
     shared_->stop.store(true);
@@ -117,15 +159,20 @@ WorkerPool::~WorkerPool() {
 }
 
 std::shared_ptr<WorkerPool> WorkerPool::shared(int threads) {
-  static std::mutex mutex;
+  register_fork_handlers();
   static std::map<int, std::shared_ptr<WorkerPool>> pools;
-  std::lock_guard<std::mutex> lock(mutex);
+  std::lock_guard<std::mutex> lock(shared_pools_mutex());
   std::shared_ptr<WorkerPool>& pool = pools[threads < 1 ? 1 : threads];
-  if (!pool) pool = std::make_shared<WorkerPool>(threads);
+  if (!pool || pool->made_in_ != fork_count.load(std::memory_order_relaxed))  // none yet, or a copy from before a fork
+    pool = std::make_shared<WorkerPool>(threads);
   return pool;
 }
 
 bool WorkerPool::try_run(Index tasks, const std::function<void(Index)>& task) {
+  // In a child of fork(), a pool made before it runs on the child's own pool
+  // of the same size (started at the first such call), never on its copied
+  // workers and mutexes.
+  if (made_in_ != fork_count.load(std::memory_order_relaxed)) return shared(threads_)->try_run(tasks, task);
   Shared& s = *shared_;
   std::unique_lock<std::mutex> lock(s.run_mutex, std::try_to_lock);
   if (!lock.owns_lock()) return false;

@@ -22,10 +22,15 @@
 #include <catch2/catch.hpp>
 #if defined(__linux__)
 #include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #endif
 
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -378,6 +383,95 @@ TEST_CASE("worker pool: with the caller and its worker on one core, every run co
     CHECK(all_once);
   }
   REQUIRE(sched_setaffinity(0, sizeof saved, &saved) == 0);
+}
+#endif
+
+#if defined(__linux__)
+namespace {
+
+/// True if task 1 of a 2-task run starts on another thread while task 0
+/// waits for it (up to 5 s): the pool has a live worker.
+bool runs_on_two_threads(WorkerPool& pool) {
+  std::atomic<bool> second_started{false};
+  bool overlapped = false;
+  const bool ran = pool.try_run(2, [&](Index k) {
+    if (k == 1) {
+      second_started.store(true);
+      return;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!second_started.load() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    overlapped = second_started.load();
+  });
+  return ran && overlapped;
+}
+
+}  // namespace
+
+TEST_CASE("worker pool: after fork(), pools made before it run on live threads in the child", "[kernels][threads]") {
+  // fork() copies only the calling thread: a pool made before it has no
+  // workers in the child, and a mutex a worker held at the fork stays
+  // locked there. Such a pool must hand its runs to the child's own pool
+  // (so task 1 starts on another thread while task 0 waits for it; on the
+  // copied pool nobody but the caller could start it), give bitwise the
+  // kernel's one-thread result, and be destroyed without joining threads
+  // that do not exist. The child reports through a pipe and leaves with
+  // _exit (the test framework's state is the parent's).
+  const auto shared_pool = WorkerPool::shared(2);
+  auto own = std::make_unique<WorkerPool>(2);
+  REQUIRE(runs_on_two_threads(*shared_pool));
+  REQUIRE(runs_on_two_threads(*own));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // past the spin: the workers sleep
+  const Matrix M = Rng(750).normal_matrix(240, 465);
+  const Vector x = oracle::normal_vector(465, 751), b = oracle::normal_vector(240, 752);
+  const FusedResidual kernel(M);
+  Vector r1, g1;
+  kernel.compute(x, &b, r1, g1);
+
+  int channel[2];
+  REQUIRE(pipe(channel) == 0);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    close(channel[0]);
+    char report[4];
+    report[0] = runs_on_two_threads(*shared_pool) ? 'y' : 'n';
+    report[1] = runs_on_two_threads(*own) ? 'y' : 'n';
+    Vector r, g;
+    kernel.compute(x, &b, r, g, own.get());
+    report[2] = (r - r1).norm() == 0.0 && (g - g1).norm() == 0.0 ? 'y' : 'n';
+    own.reset();  // must return: no join of the copied workers
+    report[3] = 'y';
+    const bool sent = write(channel[1], report, sizeof report) == static_cast<ssize_t>(sizeof report);
+    _exit(sent ? 0 : 1);
+  }
+  close(channel[1]);
+  int status = 0;
+  bool exited = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!exited && std::chrono::steady_clock::now() < deadline) {
+    exited = waitpid(child, &status, WNOHANG) == child;
+    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!exited) {  // hung: a copied mutex or a join
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+  }
+  char report[4] = {'-', '-', '-', '-'};
+  const ssize_t got = read(channel[0], report, sizeof report);
+  close(channel[0]);
+  INFO("child report " << std::string(report, 4) << " (shared pool on two threads, own pool on two threads, "
+                       << "bitwise one-thread result, destroyed); exited " << exited);
+  REQUIRE(exited);
+  CHECK(WIFEXITED(status));
+  CHECK(got == 4);
+  CHECK(report[0] == 'y');
+  CHECK(report[1] == 'y');
+  CHECK(report[2] == 'y');
+  CHECK(report[3] == 'y');
+  // The parent's pools are untouched.
+  CHECK(runs_on_two_threads(*shared_pool));
+  CHECK(runs_on_two_threads(*own));
 }
 #endif
 

@@ -23,6 +23,16 @@
 //
 // One run at a time: try_run() returns false without running anything when
 // another thread is inside run(); the caller then does the work alone.
+//
+// fork(): the child has only the forking thread, so a pool made before the
+// fork has no workers there, and its mutexes and condition variable are
+// copies of the parent's, possibly in use by threads that do not exist:
+// destroying one whose workers slept at the fork blocked the child forever
+// (in pthread_cond_destroy, waiting for the copied waiters). In the child
+// such a pool touches none of its own state: its runs go to the child's
+// shared pool of the same size, started at the first run (so a loss made
+// before the fork computes on live threads in the child), shared()
+// replaces it, and its destructor leaves it as it is.
 #include <functional>
 #include <memory>
 
@@ -58,6 +68,7 @@ public:
 private:
   struct Shared;
   int threads_;
+  unsigned made_in_ = 0;  // the process's fork count when the pool was made
   std::unique_ptr<Shared> shared_;
 };
 
