@@ -234,9 +234,10 @@ void FusedResidual::compute(const Vector& x, const Vector* b, Vector& r, Vector&
     double* own = gp;  // the caller's slots for task 0
     if (t > 0) {
       // A task on another core copies x into its own cache first and keeps
-      // its partial sums there: reading the caller's x chunk after chunk
-      // and writing g_J into the caller's lines slowed both cores (d = 30,
-      // m = 240, two cores: 8.0-8.8 against 7.3-7.6 us a call, scratch).
+      // its partial sums there. Reading the caller's x chunk after chunk
+      // slowed the caller's own half by ~2 us (d = 30, m = 240, scratch:
+      // 8.0-8.8 against 7.3-7.6 us a call with the copy), and the caller
+      // reading two partial sums from this core cost ~1 us, one ~0.5.
       thread_local AlignedDoubles local;
       double* p = local.reserve((K + 1) * Dp);
       std::copy(xp, xp + Dp, p);
