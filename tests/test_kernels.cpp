@@ -327,28 +327,37 @@ TEST_CASE("gram product: bitwise the same result for every thread count", "[kern
   }
 }
 
+namespace {
+
+/// True if task 1 of a 2-task run starts on another thread while task 0
+/// waits for it (up to 5 s): the pool has a live worker.
+bool runs_on_two_threads(WorkerPool& pool) {
+  std::atomic<bool> second_started{false};
+  bool overlapped = false;
+  const bool ran = pool.try_run(2, [&](Index k) {
+    if (k == 1) {
+      second_started.store(true);
+      return;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!second_started.load() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    overlapped = second_started.load();
+  });
+  return ran && overlapped;
+}
+
+}  // namespace
+
 TEST_CASE("worker pool: the first run right after construction is shared with the workers", "[kernels][threads]") {
-  // Task 0 (claimed first, by the caller) waits until task 1 has started
-  // elsewhere. A worker that took the first run for one it had already seen
-  // (it read the run's generation when it started, after the run was
-  // published) left the caller alone with both tasks: then task 1 never
-  // starts while task 0 waits, and the wait ends at the deadline. 5 s is far
-  // beyond the time a busy machine takes to schedule a thread.
+  // A worker that took the first run for one it had already seen (it read
+  // the run's generation when it started, after the run was published)
+  // left the caller alone with both tasks: then task 1 never starts while
+  // task 0 waits, and the wait ends at the deadline. 5 s is far beyond the
+  // time a busy machine takes to schedule a thread.
   for (int round = 0; round < 20; ++round) {
     WorkerPool pool(2);
-    std::atomic<bool> second_started{false};
-    bool overlapped = false;
-    REQUIRE(pool.try_run(2, [&](Index k) {
-      if (k == 1) {
-        second_started.store(true);
-        return;
-      }
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-      while (!second_started.load() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-      overlapped = second_started.load();
-    }));
     INFO("round " << round);
-    REQUIRE(overlapped);
+    REQUIRE(runs_on_two_threads(pool));
   }
 }
 
@@ -387,27 +396,6 @@ TEST_CASE("worker pool: with the caller and its worker on one core, every run co
 #endif
 
 #if defined(__linux__)
-namespace {
-
-/// True if task 1 of a 2-task run starts on another thread while task 0
-/// waits for it (up to 5 s): the pool has a live worker.
-bool runs_on_two_threads(WorkerPool& pool) {
-  std::atomic<bool> second_started{false};
-  bool overlapped = false;
-  const bool ran = pool.try_run(2, [&](Index k) {
-    if (k == 1) {
-      second_started.store(true);
-      return;
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!second_started.load() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-    overlapped = second_started.load();
-  });
-  return ran && overlapped;
-}
-
-}  // namespace
-
 TEST_CASE("worker pool: after fork(), pools made before it run on live threads in the child", "[kernels][threads]") {
   // fork() copies only the calling thread: a pool made before it has no
   // workers in the child, and a mutex a worker held at the fork stays
