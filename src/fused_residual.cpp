@@ -181,12 +181,6 @@ void assign_if_changed(const double* src, Index n, double* dst) {
   }
 }
 
-/// out = a + b on Dp entries: the one addition of partial sums, whoever
-/// makes it (the same bits on every thread).
-void add(const double* a, const double* b, Index Dp, double* out) {
-  for (Index t = 0; t < Dp; t += W) store(out + t, load(a + t) + load(b + t));
-}
-
 static_assert(K == 4, "the partial sums are added as (g_0 + g_1) + (g_2 + g_3)");
 
 }  // namespace
@@ -250,7 +244,8 @@ void FusedResidual::compute(const Vector& x, const Vector* b, Vector& r, Vector&
     }
     for (Index pair = 0; pair < 2; ++pair)
       if (J0 <= 2 * pair && 2 * pair + 1 < J1) {
-        add(own + 2 * pair * Dp, own + (2 * pair + 1) * Dp, Dp, pairs + pair * Dp);
+        Eigen::Map<Vector>(pairs + pair * Dp, Dp) = Eigen::Map<const Vector>(own + 2 * pair * Dp, Dp) +
+                                                    Eigen::Map<const Vector>(own + (2 * pair + 1) * Dp, Dp);
         summed[pair] = true;  // read by the caller only after try_run() returns
       }
   };
