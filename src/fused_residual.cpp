@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "flowsense/core/worker_pool.hpp"
 #include "simd_lanes.hpp"
@@ -31,6 +32,17 @@ Index rows_per_chunk(Index Dp) {
   for (Index C : {4, 2})
     if ((C + 2) * Dp <= budget) return C;
   return 1;
+}
+
+/// Calls f(std::integral_constant<int, C>{}) with the copy's rows per chunk
+/// C, so that the kernels' accumulators have compile-time sizes.
+template <class F>
+void with_chunk(Index chunk, F&& f) {
+  switch (chunk) {
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    default: f(std::integral_constant<int, 1>{}); break;
+  }
 }
 
 /// One sweep over the Dp columns of up to two chunks of C consecutive rows
@@ -185,6 +197,73 @@ static_assert(K == 4, "the partial sums are added as (g_0 + g_1) + (g_2 + g_3)")
 
 }  // namespace
 
+namespace {
+
+/// y = M x over all padded rows, chunk by chunk (no b, one thread).
+template <int C>
+void apply_rows(const double* rows, Index Mp, Index Dp, const double* x, double* y) {
+  constexpr int U = 8 / C;
+  vec acc[C][U], weight[C];
+  for (Index i = 0; i < Mp; i += C) {
+    sweep<C, true, false>(rows + i * Dp, nullptr, Dp, x, weight, nullptr, acc);
+    for (int k = 0; k < C; ++k) {
+      vec s = acc[k][0];
+      for (int u = 1; u < U; ++u) s += acc[k][u];
+      y[i + k] = sum(s);
+    }
+  }
+}
+
+/// g = M^T r over all padded rows (r padded with zeros), chunk by chunk.
+template <int C>
+void adjoint_rows(const double* rows, Index Mp, Index Dp, const double* r, double* g) {
+  constexpr int U = 8 / C;
+  vec acc[C][U], weight[C];
+  if (Mp == 0) {
+    std::fill(g, g + Dp, 0.0);
+    return;
+  }
+  for (Index i = 0; i < Mp; i += C) {
+    for (int k = 0; k < C; ++k) weight[k] = broadcast(r[i + k]);
+    if (i == 0)
+      sweep<C, false, true, true>(nullptr, rows, Dp, nullptr, weight, g, acc);
+    else
+      sweep<C, false, true>(nullptr, rows + i * Dp, Dp, nullptr, weight, g, acc);
+  }
+}
+
+}  // namespace
+
+void FusedResidual::apply(const Vector& x, Vector& y) const {
+  const Index D = cols_, Dp = padded_cols_, Mp = block_start_[K];
+  if (x.size() != D)
+    throw std::invalid_argument("FusedResidual::apply(): expected x of length D = " + std::to_string(D) + ", got " +
+                                std::to_string(x.size()));
+  thread_local AlignedDoubles workspace;  // x padded, then y padded
+  double* xp = workspace.reserve(Dp + Mp);
+  double* yp = xp + Dp;
+  std::copy(x.data(), x.data() + D, xp);
+  std::fill(xp + D, xp + Dp, 0.0);
+  const double* rows = chunks_.data();
+  with_chunk(chunk_, [&](auto C) { apply_rows<C>(rows, Mp, Dp, xp, yp); });
+  y = Eigen::Map<const Vector>(yp, rows_);
+}
+
+void FusedResidual::adjoint(const Vector& r, Vector& g) const {
+  const Index m = rows_, Dp = padded_cols_, Mp = block_start_[K];
+  if (r.size() != m)
+    throw std::invalid_argument("FusedResidual::adjoint(): expected r of length m = " + std::to_string(m) +
+                                ", got " + std::to_string(r.size()));
+  thread_local AlignedDoubles workspace;  // r padded, then g padded
+  double* rp = workspace.reserve(Mp + Dp);
+  double* gp = rp + Mp;
+  std::copy(r.data(), r.data() + m, rp);
+  std::fill(rp + m, rp + Mp, 0.0);
+  const double* rows = chunks_.data();
+  with_chunk(chunk_, [&](auto C) { adjoint_rows<C>(rows, Mp, Dp, rp, gp); });
+  g = Eigen::Map<const Vector>(gp, cols_);
+}
+
 void FusedResidual::compute(const Vector& x, const Vector* b, Vector& r, Vector& g, WorkerPool* pool) const {
   const Index m = rows_, D = cols_, Dp = padded_cols_, Mp = block_start_[K];
   if (x.size() != D)
@@ -211,11 +290,7 @@ void FusedResidual::compute(const Vector& x, const Vector* b, Vector& r, Vector&
   const double* rows = chunks_.data();
   auto run_block = [&](Index J, const double* xJ, double* gJ) {
     const Index first = block_start_[J], last = block_start_[J + 1];
-    switch (chunk_) {
-      case 4: block_kernel<4>(rows, first, last, Dp, xJ, bp, rp, gJ); break;
-      case 2: block_kernel<2>(rows, first, last, Dp, xJ, bp, rp, gJ); break;
-      default: block_kernel<1>(rows, first, last, Dp, xJ, bp, rp, gJ); break;
-    }
+    with_chunk(chunk_, [&](auto C) { block_kernel<C>(rows, first, last, Dp, xJ, bp, rp, gJ); });
   };
   // g = (g_0 + g_1) + (g_2 + g_3) for every thread count. A task that
   // computes both blocks of a pair adds them itself, so only the pair's sum

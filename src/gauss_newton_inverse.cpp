@@ -43,11 +43,11 @@ void GaussNewtonInverse::jr(const Matrix& V, Vector& z) const {
   Matrix W;
   W.noalias() = U_ * V.transpose();
   const Matrix sym = W + W.transpose();
-  loss_->op().apply(sym, z);
+  loss_->apply(sym, z);
 }
 
 void GaussNewtonInverse::jr_transpose_half(const Vector& t, Matrix& out) const {
-  loss_->op().adjoint_times(t, U_, out);
+  loss_->adjoint_times(t, U_, out);
 }
 
 void GaussNewtonInverse::operator()(double sigma, const Matrix& V, Matrix& out) const {

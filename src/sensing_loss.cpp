@@ -180,6 +180,30 @@ struct SensingLoss::FormState {
     packed->adjoint(y, S, pool.get());
     out.noalias() = S * U;
   }
+
+  // A(X) and A*(y) U for callers outside the hot path's fused pass (the
+  // preconditioner): from the measurement-major copy where the loss holds
+  // one, which the run's gradients keep in cache, else as above.
+  void apply_plain(const SensingOperator& op, const Matrix& X, Vector& y) {
+    if (const FusedResidual* f = fused()) {
+      thread_local Vector x;
+      pack_symmetric(X, x);
+      f->apply(x, y);
+      return;
+    }
+    apply(op, X, y);
+  }
+  void adjoint_times_plain(const SensingOperator& op, const Vector& y, const Matrix& U, Matrix& out) {
+    if (const FusedResidual* f = fused()) {
+      thread_local Vector g;
+      thread_local Matrix S;
+      f->adjoint(y, g);
+      unpack_symmetric(g, op.dim(), S);
+      out.noalias() = S * U;
+      return;
+    }
+    adjoint_times(op, y, U, out);
+  }
 };
 
 SensingLoss::SensingLoss(std::shared_ptr<const SensingOperator> op, Vector b, double c, OperatorFormOptions form)
@@ -313,6 +337,22 @@ void SensingLoss::normal_apply(const Matrix& W, Matrix& S) const {
     return;
   }
   form_->residual_adjoint(*op_, W, nullptr, S);
+}
+
+void SensingLoss::apply(const Matrix& X, Vector& y) const {
+  const Index d = op_->dim();
+  if (X.rows() != d || X.cols() != d)
+    throw std::invalid_argument("SensingLoss::apply(): expected a symmetric " + std::to_string(d) + " x " +
+                                std::to_string(d) + " X, got " + std::to_string(X.rows()) + " x " +
+                                std::to_string(X.cols()));
+  form_->apply_plain(*op_, X, y);
+}
+
+void SensingLoss::adjoint_times(const Vector& y, const Matrix& U, Matrix& out) const {
+  if (y.size() != op_->measurements())
+    throw std::invalid_argument("SensingLoss::adjoint_times(): expected y of length m = " +
+                                std::to_string(op_->measurements()) + ", got " + std::to_string(y.size()));
+  form_->adjoint_times_plain(*op_, y, U, out);
 }
 
 void SensingLoss::normal_apply_times(const Matrix& W, const Matrix& U, Matrix& out) const {

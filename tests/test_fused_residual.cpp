@@ -80,6 +80,41 @@ TEST_CASE("fused residual: r = M x - b and g = M^T r within Higham's bound", "[k
   }
 }
 
+TEST_CASE("fused residual: y = M x and g = M^T r alone within Higham's bound", "[kernels][oracle][fused]") {
+  for (const auto& [m, D] : shapes) {
+    INFO("m = " << m << ", D = " << D);
+    Rng rng(720 + static_cast<std::uint64_t>(m * 100000 + D));
+    const Matrix M = rng.normal_matrix(m, D);
+    const Vector x = normal_vector(D, 721), r = normal_vector(m, 722);
+    const FusedResidual kernel(M);
+    Vector y, g;
+    kernel.apply(x, y);
+    kernel.adjoint(r, g);
+    REQUIRE(y.size() == m);
+    REQUIRE(g.size() == D);
+    // y_i: D products in eight chains; g_j: m products chunk by chunk, two
+    // chains per chunk.
+    CHECK(outside_higham_bound(M, x, y, gamma_n(static_cast<double>(D))) == 0);
+    CHECK(outside_higham_bound(M.transpose(), r, g, gamma_n(static_cast<double>(m + 1))) == 0);
+    // The same products as the fused pass with no b: y is its r (the same
+    // chains), and with that r as weights, g agrees with its g to rounding.
+    Vector rf, gf;
+    kernel.compute(x, nullptr, rf, gf);
+    CHECK((y - rf).norm() == 0.0);
+    Vector gy;
+    kernel.adjoint(y, gy);
+    CHECK(outside_higham_bound(M.transpose(), y, gy, gamma_n(static_cast<double>(m + 1))) == 0);
+    CHECK((gy - gf).norm() <= 4 * gamma_n(static_cast<double>(m + fused_residual_blocks)) *
+                                  (M.cwiseAbs().transpose() * y.cwiseAbs()).norm());
+  }
+  SECTION("wrong lengths are errors naming the vector and the length expected") {
+    const FusedResidual kernel(Matrix::Ones(3, 4));
+    Vector out;
+    CHECK_THROWS_WITH(kernel.apply(Vector::Zero(5), out), Catch::Contains("x of length D = 4, got 5"));
+    CHECK_THROWS_WITH(kernel.adjoint(Vector::Zero(2), out), Catch::Contains("r of length m = 3, got 2"));
+  }
+}
+
 TEST_CASE("fused residual: bitwise the same result for every thread count", "[kernels][threads][fused]") {
   std::vector<std::unique_ptr<WorkerPool>> pools;
   for (const int threads : {2, 3, 4, 6}) pools.push_back(std::make_unique<WorkerPool>(threads));
@@ -188,6 +223,20 @@ TEST_CASE("plain form: the fused pass agrees with two passes over M in every los
     two.residual_adjoint(U, b);
     agree(a, b);
     CHECK(oracle::relative_error(fused.residual(U), two.residual(U)) < 1e-13);
+    // A(W) and A*(y) U alone (the preconditioner's products): from the copy
+    // in the fused form, from M in the other, and as the operator's own.
+    Vector ya, yb, yo;
+    fused.apply(W, ya);
+    two.apply(W, yb);
+    pb.op->apply(W, yo);
+    CHECK(oracle::relative_error(ya, yo) < 1e-13);
+    CHECK(oracle::relative_error(yb, yo) < 1e-13);
+    Matrix o;
+    fused.adjoint_times(yo, U, a);
+    two.adjoint_times(yo, U, b);
+    pb.op->adjoint_times(yo, U, o);
+    agree(a, o);
+    agree(b, o);
   }
   SECTION("a copy over the memory limit falls back to two passes; a negative limit is an error") {
     const Problem pb = Problem::noiseless(std::make_shared<GaussianOperator>(5, 20, GaussianScale::unit, 740),
@@ -200,5 +249,15 @@ TEST_CASE("plain form: the fused pass agrees with two passes over M in every los
     CHECK(SensingLoss(pb, 0.25, small).operator_form_report().find("one pass") != std::string::npos);
     small.fused_memory_limit = -1;
     CHECK_THROWS_WITH(SensingLoss(pb, 0.25, small), Catch::Contains("fused_memory_limit"));
+  }
+  SECTION("A(X) and A*(y) U alone: wrong shapes are errors naming what was expected") {
+    const Problem pb = Problem::noiseless(std::make_shared<GaussianOperator>(5, 20, GaussianScale::unit, 742),
+                                          planted_trace_one(5, 2, 743));
+    const SensingLoss loss(pb, 0.25);
+    Vector y;
+    Matrix out;
+    CHECK_THROWS_WITH(loss.apply(Matrix::Zero(4, 5), y), Catch::Contains("symmetric 5 x 5 X, got 4 x 5"));
+    CHECK_THROWS_WITH(loss.adjoint_times(Vector::Zero(19), Matrix::Zero(5, 2), out),
+                      Catch::Contains("y of length m = 20, got 19"));
   }
 }

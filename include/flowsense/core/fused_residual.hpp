@@ -63,6 +63,16 @@ public:
   /// alias x or b.
   void compute(const Vector& x, const Vector* b, Vector& r, Vector& g, WorkerPool* pool = nullptr) const;
 
+  /// y = M x and g = M^T r alone, on the calling thread, from the same copy:
+  /// for products that cannot be fused because something happens between
+  /// the two (the preconditioner of flow/gauss_newton_inverse.hpp solves a
+  /// linear system there). Read from the copy, which the run's gradients
+  /// keep in cache, rather than from M itself (at Example 1.1's size the
+  /// two do not both fit in one core's L2). Throw std::invalid_argument on
+  /// a wrong length; the outputs must not alias the inputs.
+  void apply(const Vector& x, Vector& y) const;
+  void adjoint(const Vector& r, Vector& g) const;
+
 private:
   Index rows_ = 0, cols_ = 0;
   Index padded_cols_ = 0;  // Dp: D rounded up to whole SIMD vectors (a chunk is C Dp doubles)

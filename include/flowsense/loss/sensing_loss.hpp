@@ -100,6 +100,16 @@ public:
   /// S = A*(A(W)) for a symmetric W.
   void normal_apply(const Matrix& W, Matrix& S) const;
 
+  /// y = A(X) for a symmetric X, and out = A*(y) U: the operator's own
+  /// products, for callers that need something between the two (the
+  /// preconditioner, flow/gauss_newton_inverse.hpp). Always the plain form
+  /// (never Q); where the loss holds the fused form's measurement-major copy
+  /// of M they read that copy (core/fused_residual.hpp: FusedResidual::apply,
+  /// adjoint), else the operator on the loss' pool. They agree with op()'s
+  /// apply() and adjoint_times() to rounding (another summation order).
+  void apply(const Matrix& X, Vector& y) const;
+  void adjoint_times(const Vector& y, const Matrix& U, Matrix& out) const;
+
   /// Hessian-vector product of G_c at U along V:
   ///   H[V] = 2c ( A*(A(U V^T + V U^T)) U + A*(r) V ),
   /// the derivative of grad G_c in direction V (paper 000 (10),(11) with the
