@@ -67,9 +67,11 @@ public:
   /// for products that cannot be fused because something happens between
   /// the two (the preconditioner of flow/gauss_newton_inverse.hpp solves a
   /// linear system there). Read from the copy, which the run's gradients
-  /// keep in cache, rather than from M itself (at Example 1.1's size the
-  /// two do not both fit in one core's L2). Throw std::invalid_argument on
-  /// a wrong length; the outputs must not alias the inputs.
+  /// keep in cache, rather than from M itself (at Example 1.1's size M and
+  /// its copy, 0.9 MB each, do not both stay in one core's L2 beside the
+  /// rest of a run's data: docs/performance.md, problem 2). Throw
+  /// std::invalid_argument on a wrong length; the outputs must not alias
+  /// the inputs.
   void apply(const Vector& x, Vector& y) const;
   void adjoint(const Vector& r, Vector& g) const;
 
