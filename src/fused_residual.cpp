@@ -199,6 +199,12 @@ static_assert(K == 4, "the partial sums are added as (g_0 + g_1) + (g_2 + g_3)")
 
 namespace {
 
+/// dst[0, n) = v, dst[n, padded) = 0: a vector in the copy's padded length.
+void copy_padded(const Vector& v, Index padded, double* dst) {
+  std::copy(v.data(), v.data() + v.size(), dst);
+  std::fill(dst + v.size(), dst + padded, 0.0);
+}
+
 /// y = M x over all padded rows, chunk by chunk (no b, one thread).
 template <int C>
 void apply_rows(const double* rows, Index Mp, Index Dp, const double* x, double* y) {
@@ -242,8 +248,7 @@ void FusedResidual::apply(const Vector& x, Vector& y) const {
   thread_local AlignedDoubles workspace;  // x padded, then y padded
   double* xp = workspace.reserve(Dp + Mp);
   double* yp = xp + Dp;
-  std::copy(x.data(), x.data() + D, xp);
-  std::fill(xp + D, xp + Dp, 0.0);
+  copy_padded(x, Dp, xp);
   const double* rows = chunks_.data();
   with_chunk(chunk_, [&](auto C) { apply_rows<C>(rows, Mp, Dp, xp, yp); });
   y = Eigen::Map<const Vector>(yp, rows_);
@@ -257,8 +262,7 @@ void FusedResidual::adjoint(const Vector& r, Vector& g) const {
   thread_local AlignedDoubles workspace;  // r padded, then g padded
   double* rp = workspace.reserve(Mp + Dp);
   double* gp = rp + Mp;
-  std::copy(r.data(), r.data() + m, rp);
-  std::fill(rp + m, rp + Mp, 0.0);
+  copy_padded(r, Mp, rp);
   const double* rows = chunks_.data();
   with_chunk(chunk_, [&](auto C) { adjoint_rows<C>(rows, Mp, Dp, rp, gp); });
   g = Eigen::Map<const Vector>(gp, cols_);
@@ -282,8 +286,7 @@ void FusedResidual::compute(const Vector& x, const Vector* b, Vector& r, Vector&
   double* rp = bp + Mp;
   double* gp = rp + Mp;
   double* pairs = gp + K * Dp;
-  std::copy(x.data(), x.data() + D, xp);
-  std::fill(xp + D, xp + Dp, 0.0);
+  copy_padded(x, Dp, xp);
   assign_if_changed(b ? b->data() : nullptr, m, bp);
   assign_if_changed(nullptr, Mp - m, bp + m);
 
