@@ -122,7 +122,7 @@ struct WorkerPool::Shared {
       // preempted the caller and spun its whole spin_time while the caller
       // could not publish the next run, and a loop of short runs took up to
       // twice as long until the worker was moved (problem 1's 2-thread GD:
-      // 10-14 ms against ~7 ms; docs/performance.md). On a core of its own
+      // 10-14 ms against ~7 ms; docs/performance_history.md). On a core of its own
       // the yield returns at once.
       std::this_thread::yield();
       if (std::chrono::steady_clock::now() - idle_since > spin_time) {
@@ -195,7 +195,8 @@ bool WorkerPool::try_run(Index tasks, const std::function<void(Index)>& task) {
   // the cache of the core that read it last time. When the workers could
   // also take task 0, a spinning worker that saw the run first took it: in
   // a loop of 2-task runs a few microseconds apart, task 0 changed threads
-  // in 7,436 of 20,000 calls (docs/performance.md, notes).
+  // in 7,436 of 20,000 calls (docs/performance_history.md, "Two threads on
+  // problem 1").
   s.ticket.store((gen << 32) | 1);  // seq_cst: publishes the fields above
   if (s.sleeping.load() > 0) {
     std::lock_guard<std::mutex> guard(s.sleep_mutex);
